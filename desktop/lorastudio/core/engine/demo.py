@@ -1,0 +1,185 @@
+"""The demo library: a tiny random-weight SD 1.x pipeline and three small LoRAs, built offline in
+seconds, so a new user (and every test) can try the whole flow without downloading anything.
+
+The LoRAs cover the layouts artists meet: two kohya/A1111 files (``lora_unet_*``/``lora_te_*`` keys
+with ``ss_*`` and ``modelspec.*`` metadata) and one diffusers/PEFT file. Random weights make noisy
+pictures; the point is that every code path is the real one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lorastudio.core.paths import DataDir
+
+DEMO_PIPELINE = "demo-tiny-sd15"
+DEMO_SIZE = 128  # pixels; the tiny UNet is fast at this size on a CPU
+
+UNET_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2", "proj_in", "proj_out")
+TE_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
+
+
+@dataclass(frozen=True)
+class DemoLibrary:
+    pipeline: Path
+    loras: tuple[Path, ...]
+
+
+def _byte_chars() -> list[str]:
+    # GPT-2/CLIP bytes_to_unicode: transformers 5 no longer exports it.
+    keep = list(range(33, 127)) + list(range(161, 173)) + list(range(174, 256))
+    extra = [b for b in range(256) if b not in keep]
+    return [chr(b) for b in keep] + [chr(256 + i) for i in range(len(extra))]
+
+
+def write_clip_tokenizer(folder: Path) -> Any:
+    """A byte-level CLIP BPE tokenizer (every byte a token, a few merges) made offline."""
+    from transformers import CLIPTokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for ch in _byte_chars():
+        vocab[ch] = len(vocab)
+        vocab[ch + "</w>"] = len(vocab)
+    merges = ["a t</w>", "c at</w>"]
+    for tok in ("at</w>", "cat</w>"):
+        vocab[tok] = len(vocab)
+    (folder / "vocab.json").write_text(json.dumps(vocab), "utf-8")
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", "utf-8")
+    return CLIPTokenizer.from_pretrained(str(folder), model_max_length=77)
+
+
+def _text_config(**kw: Any) -> Any:
+    from transformers import CLIPTextConfig
+
+    cfg: dict[str, Any] = dict(vocab_size=1000, hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                               num_attention_heads=4, max_position_embeddings=77, projection_dim=32,
+                               bos_token_id=0, eos_token_id=1, pad_token_id=1)
+    cfg.update(kw)
+    return CLIPTextConfig(**cfg)
+
+
+def _tiny_vae() -> Any:
+    from diffusers import AutoencoderKL
+
+    # 4 blocks -> vae_scale_factor 8, like the real SD VAE
+    return AutoencoderKL(down_block_types=["DownEncoderBlock2D"] * 4, up_block_types=["UpDecoderBlock2D"] * 4,
+                         block_out_channels=[8, 8, 8, 8], layers_per_block=1, norm_num_groups=4,
+                         latent_channels=4, sample_size=DEMO_SIZE)
+
+
+def _scheduler() -> Any:
+    from diffusers import EulerDiscreteScheduler
+
+    return EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                  timestep_spacing="leading", steps_offset=1)
+
+
+def build_tiny_sd(tokenizer_dir: Path, seed: int = 0) -> Any:
+    import torch
+    from diffusers import StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=DEMO_SIZE // 8, layers_per_block=1, block_out_channels=(32, 64), norm_num_groups=8,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=32, attention_head_dim=8)
+    return StableDiffusionPipeline(
+        vae=_tiny_vae(), text_encoder=CLIPTextModel(_text_config()),
+        tokenizer=write_clip_tokenizer(tokenizer_dir), unet=unet, scheduler=_scheduler(),
+        safety_checker=None, feature_extractor=None, image_encoder=None, requires_safety_checker=False)
+
+
+def kohya_lora(unet: Any, text_encoder: Any, rank: int = 4, alpha: float = 2.0, seed: int = 0,
+               scale: float = 0.3) -> dict[str, Any]:
+    """A kohya/A1111-layout LoRA for ``unet`` + ``text_encoder``, named as real files name modules
+    (``lora_te_text_model_encoder_...``: transformers 5 dropped the ``text_model`` level)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    sd: dict[str, Any] = {}
+
+    def add(key: str, mod: Any) -> None:
+        mod = getattr(mod, "base_layer", mod)
+        if isinstance(mod, torch.nn.Linear):
+            down_shape, up_shape = (rank, mod.in_features), (mod.out_features, rank)
+        else:  # 1x1 Conv2d
+            down_shape, up_shape = (rank, mod.in_channels, 1, 1), (mod.out_channels, rank, 1, 1)
+        sd[key + ".lora_down.weight"] = torch.randn(down_shape, generator=g) * scale
+        sd[key + ".lora_up.weight"] = torch.randn(up_shape, generator=g) * scale
+        sd[key + ".alpha"] = torch.tensor(alpha)
+
+    for prefix, model, targets in (("lora_unet_", unet, UNET_TARGETS), ("lora_te_", text_encoder, TE_TARGETS)):
+        for name, mod in model.named_modules():
+            if ".base_layer" in name or ".lora_" in name or not name.endswith(targets):
+                continue
+            if prefix != "lora_unet_" and not name.startswith("text_model."):
+                name = "text_model." + name
+            add(prefix + name.replace(".", "_"), mod)
+    return sd
+
+
+def _kohya_metadata(title: str, rank: int, alpha: float, tags: dict[str, int]) -> dict[str, str]:
+    return {
+        "ss_base_model_version": "sd_v1",
+        "ss_network_module": "networks.lora",
+        "ss_network_dim": str(rank),
+        "ss_network_alpha": str(alpha),
+        "ss_output_name": title.lower().replace(" ", "_"),
+        "ss_num_epochs": "10",
+        "ss_learning_rate": "0.0001",
+        "ss_tag_frequency": json.dumps({"10_demo": tags}),
+        "modelspec.sai_model_spec": "1.0.1",
+        "modelspec.architecture": "stable-diffusion-v1/lora",
+        "modelspec.implementation": "diffusers",
+        "modelspec.title": title,
+        "modelspec.resolution": f"{DEMO_SIZE}x{DEMO_SIZE}",
+        "modelspec.trigger_phrase": next(iter(tags)),
+        "modelspec.description": "Demo LoRA with random weights, made by LoRA Studio.",
+    }
+
+
+def _peft_lora(pipe: Any, seed: int, rank: int = 4) -> dict[str, Any]:
+    """A diffusers/PEFT-layout LoRA (``unet.<module>.lora_A.weight``) on the UNet attention."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    sd: dict[str, Any] = {}
+    for name, mod in pipe.unet.named_modules():
+        if isinstance(mod, torch.nn.Linear) and name.endswith(("to_q", "to_k", "to_v", "to_out.0")):
+            sd[f"unet.{name}.lora_A.weight"] = torch.randn(rank, mod.in_features, generator=g) * 0.3
+            sd[f"unet.{name}.lora_B.weight"] = torch.randn(mod.out_features, rank, generator=g) * 0.3
+    return sd
+
+
+def build_demo_library(data: DataDir) -> DemoLibrary:
+    """Write the demo pipeline and LoRAs into ``data``'s models folders (idempotent)."""
+    from safetensors.torch import save_file
+
+    data.ensure()
+    folder = data.checkpoints / DEMO_PIPELINE
+    loras = (data.loras / "demo-ink-wash.safetensors", data.loras / "demo-neon-glow.safetensors",
+             data.loras / "demo-paper-cut.safetensors")
+    if (folder / "model_index.json").exists() and all(p.exists() for p in loras):
+        return DemoLibrary(folder, loras)
+    pipe = build_tiny_sd(data.cache / "demo-tokenizer")
+    pipe.save_pretrained(str(folder), safe_serialization=True)
+    ink = kohya_lora(pipe.unet, pipe.text_encoder, rank=4, alpha=2.0, seed=1)
+    save_file(ink, str(loras[0]), metadata=_kohya_metadata(
+        "Ink Wash", 4, 2.0, {"inkwash style": 24, "monochrome": 18, "brush strokes": 9}))
+    neon = kohya_lora(pipe.unet, pipe.text_encoder, rank=8, alpha=4.0, seed=2)
+    save_file(neon, str(loras[1]), metadata=_kohya_metadata(
+        "Neon Glow", 8, 4.0, {"neon glow": 30, "night city": 11}))
+    paper = _peft_lora(pipe, seed=3)
+    save_file(paper, str(loras[2]), metadata={
+        "modelspec.architecture": "stable-diffusion-v1/lora", "modelspec.title": "Paper Cut",
+        "modelspec.trigger_phrase": "papercut"})
+    (data.loras / "demo-paper-cut.json").write_text(json.dumps(
+        {"description": "Demo LoRA in diffusers/PEFT layout.", "sd version": "SD1",
+         "activation text": "papercut", "preferred weight": 0.8}), "utf-8")
+    return DemoLibrary(folder, loras)

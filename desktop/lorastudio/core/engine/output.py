@@ -1,0 +1,82 @@
+"""Saving results: PNGs with A1111-compatible infotext so Civitai and other tools see the resources."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from lorastudio.core.engine.request import GenerationRequest
+from lorastudio.core.metadata.hashes import addnet_hash, addnet_short, autov2, sha256_file
+from lorastudio.core.metadata.infotext import Infotext, format_infotext
+
+
+@functools.lru_cache(maxsize=512)
+def _cached_hash(kind: str, path: str, size: int, mtime: float) -> str:
+    return sha256_file(Path(path)) if kind == "sha256" else addnet_hash(Path(path))
+
+
+def file_hash(kind: str, path: Path) -> str:
+    """sha256 or addnet hash, cached on (path, size, mtime): checkpoints are GBs."""
+    st = path.stat()
+    return _cached_hash(kind, str(path), st.st_size, st.st_mtime)
+
+
+def _alias(name: str) -> str:
+    # A1111 removes ':' and ',' from the alias in "Lora hashes".
+    return name.replace(":", "").replace(",", "")
+
+
+def build_infotext(request: GenerationRequest, seed: int) -> Infotext:
+    params: dict[str, str] = {
+        "Steps": str(request.steps),
+        "Sampler": request.sampler,
+        "CFG scale": f"{request.cfg:g}",
+        "Seed": str(seed),
+        "Size": f"{request.width}x{request.height}",
+    }
+    model = Path(request.model)
+    if model.is_file():
+        params["Model hash"] = autov2(file_hash("sha256", model))
+    params["Model"] = model.stem if model.is_file() else model.name
+    if request.clip_skip > 1:
+        params["Clip skip"] = str(request.clip_skip)
+    loras = request.active_loras
+    if loras:
+        hashes = []
+        for spec in loras:
+            try:
+                hashes.append(f"{_alias(spec.display_name)}: {addnet_short(file_hash('addnet', spec.path))}")
+            except (OSError, ValueError):
+                continue
+        params["Lora hashes"] = ", ".join(hashes)
+        params["Lora weights"] = ", ".join(f"{_alias(s.display_name)}: {s.weight:g}" for s in loras)
+    params["Version"] = "LoRA Studio"
+    return Infotext(request.prompt, request.negative_prompt, params)
+
+
+def infotext_prompt(request: GenerationRequest) -> str:
+    """The prompt as A1111 writes it: with ``<lora:name:weight>`` tags, so it pastes back in."""
+    tags = " ".join(f"<lora:{_alias(s.display_name)}:{s.weight:g}>" for s in request.active_loras)
+    return f"{request.prompt} {tags}".strip() if tags else request.prompt
+
+
+def next_output_path(folder: Path, seed: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    numbers = [int(p.name.split("-", 1)[0]) for p in folder.glob("*.png") if p.name.split("-", 1)[0].isdigit()]
+    return folder / f"{max(numbers, default=0) + 1:05d}-{seed}.png"
+
+
+def save_png(image: object, request: GenerationRequest, seed: int, folder: Path) -> Path:
+    """Write the image with its ``parameters`` chunk; atomic, so a crash leaves no broken PNG."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = build_infotext(request, seed)
+    info = Infotext(infotext_prompt(request), info.negative_prompt, info.params)
+    meta = PngInfo()
+    meta.add_text("parameters", format_infotext(info))
+    path = next_output_path(folder, seed)
+    tmp = path.with_suffix(".png.part")
+    image.save(tmp, format="PNG", pnginfo=meta)  # type: ignore[attr-defined]
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,103 @@
+"""Where LoRA Studio keeps its state.
+
+Everything (catalog, settings, models, outputs) lives under one data dir, chosen by
+``--data-dir``, else ``$LORASTUDIO_HOME``, else the platform's user data dir. Tests and portable
+installs point it at a folder of their own.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_HOME = "LORASTUDIO_HOME"
+
+
+@dataclass(frozen=True)
+class DataDir:
+    """The layout of one data dir; creating it is explicit (``ensure``)."""
+
+    root: Path
+
+    @property
+    def models(self) -> Path:
+        return self.root / "models"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.models / "checkpoints"
+
+    @property
+    def loras(self) -> Path:
+        return self.models / "loras"
+
+    @property
+    def vae(self) -> Path:
+        return self.models / "vae"
+
+    @property
+    def embeddings(self) -> Path:
+        return self.models / "embeddings"
+
+    @property
+    def text_models(self) -> Path:
+        return self.models / "text"
+
+    @property
+    def text_adapters(self) -> Path:
+        return self.models / "text-adapters"
+
+    @property
+    def outputs(self) -> Path:
+        return self.root / "outputs"
+
+    @property
+    def cache(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def thumbnails(self) -> Path:
+        return self.cache / "thumbnails"
+
+    @property
+    def downloads(self) -> Path:
+        """Partial downloads live here, never inside a models folder."""
+        return self.root / "downloads"
+
+    @property
+    def catalog_db(self) -> Path:
+        return self.root / "catalog.sqlite3"
+
+    @property
+    def settings_file(self) -> Path:
+        return self.root / "settings.json"
+
+    def ensure(self) -> DataDir:
+        for folder in (self.checkpoints, self.loras, self.vae, self.embeddings, self.text_models,
+                       self.text_adapters, self.outputs, self.thumbnails, self.downloads):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+
+def default_root() -> Path:
+    env = os.environ.get(ENV_HOME)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("LoRA Studio", "LoRA Studio"))
+
+
+def data_dir(root: str | os.PathLike[str] | None = None) -> DataDir:
+    """The data dir for an explicit root, or the default one."""
+    return DataDir(Path(root).expanduser().resolve() if root else default_root())
+
+
+def resources_dir() -> Path:
+    """Shipped resources: inside a frozen bundle, or the repository's ``resources/``."""
+    frozen = getattr(sys, "_MEIPASS", None)
+    if frozen:
+        return Path(frozen) / "resources"
+    return Path(__file__).resolve().parents[3] / "resources"
