@@ -56,7 +56,7 @@ def test_mix_of_two_loras_equals_plain_diffusers(engine: DiffusersEngine, demo_d
 
 def test_slider_change_reloads_nothing_and_zero_weights_give_base(
         engine: DiffusersEngine, demo_data: DataDir, demo_pipeline: Path) -> None:
-    ink, neon, paper = sorted(demo_data.loras.glob("*.safetensors"))
+    ink, _, paper = sorted(demo_data.loras.glob("*.safetensors"))
     base = np.asarray(engine.generate(_request(demo_pipeline))[0].image)
     with_loras = engine.generate(_request(demo_pipeline, (LoraSpec(ink, 1.0), LoraSpec(paper, 0.7))))
     loads = (engine.stats.pipeline_loads, engine.stats.lora_loads)
@@ -103,7 +103,7 @@ def test_not_a_pipeline_and_not_a_lora_give_clear_errors(
         engine.generate(_request(tmp_path / "random-folder"))
     bogus = tmp_path / "bogus.safetensors"
     bogus.write_bytes(b"this is not a safetensors file at all")
-    with pytest.raises(LoraLoadError, match="bogus.safetensors"):
+    with pytest.raises(LoraLoadError, match=r"bogus\.safetensors"):
         engine.generate(_request(demo_pipeline, (LoraSpec(bogus, 1.0),)))
     checkpoint_part = demo_pipeline / "unet" / "diffusion_pytorch_model.safetensors"
     with pytest.raises(LoraLoadError, match="no LoRA weights"):

@@ -22,11 +22,13 @@ from lorastudio.core.engine.request import GenerationRequest, LoraSpec
 from lorastudio.core.engine.schedulers import make_scheduler
 from lorastudio.core.errors import (
     GenerationCancelled,
+    IncompatibleLoraError,
     LoraLoadError,
     LoraStudioError,
     ModelLoadError,
     OutOfMemory,
 )
+from lorastudio.core.types import BaseArch
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,7 @@ class DiffusersEngine:
         self._model: Path | None = None
         self._base_scheduler_config: Any = None
         self._adapters: dict[Path, str] = {}
+        self._model_base: BaseArch | None = None
         self._applied: tuple[tuple[str, Any], ...] | None = None
         _quiet_libraries()
 
@@ -115,7 +118,7 @@ class DiffusersEngine:
 
         dtype = getattr(torch, self.choice.dtype_name)
         try:
-            pipe = DiffusionPipeline.from_pretrained(str(path), torch_dtype=dtype, local_files_only=True)
+            pipe = DiffusionPipeline.from_pretrained(str(path), dtype=dtype, local_files_only=True)
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
             raise ModelLoadError(f"Could not load the pipeline in {path.name}: {err}") from None
         if not hasattr(pipe, "load_lora_weights"):
@@ -125,6 +128,7 @@ class DiffusersEngine:
     def unload(self) -> None:
         self._pipe = None
         self._model = None
+        self._model_base = None
         self._adapters.clear()
         self._applied = None
         import gc
@@ -142,6 +146,7 @@ class DiffusersEngine:
         path = Path(path).expanduser().resolve()
         if path in self._adapters:
             return self._adapters[path]
+        self.check_compatible(path)
         sd = read_lora_state_dict(path)
         name = _adapter_id(path)
         try:
@@ -160,6 +165,21 @@ class DiffusersEngine:
         self._applied = None
         self.stats.lora_loads += 1
         return name
+
+    def check_compatible(self, lora: Path) -> None:
+        """Refuse a LoRA made for another base architecture, from headers only (before loading)."""
+        from lorastudio.core.metadata.detect import inspect_path
+
+        if self._model is None:
+            return
+        if self._model_base is None:
+            self._model_base = inspect_path(self._model).base
+        lora_base = inspect_path(lora).base
+        known = (BaseArch.UNKNOWN, BaseArch.OTHER)
+        if self._model_base not in known and lora_base not in known and lora_base != self._model_base:
+            raise IncompatibleLoraError(
+                f"{lora.name} was made for {lora_base.label}, but the current model is "
+                f"{self._model_base.label}. Choose a {self._model_base.label} LoRA or another model.")
 
     def _discard_partial(self, name: str) -> None:
         try:
@@ -212,9 +232,9 @@ class DiffusersEngine:
         pipe.scheduler = make_scheduler(request.sampler, self._base_scheduler_config)
         xl = "XL" in type(pipe).__name__
         results: list[GenerationResult] = []
+        total = request.steps
         for index in range(max(1, request.batch_count)):
             seed = request.seed + index
-            total = request.steps
 
             def on_step_end(p: Any, step: int, timestep: Any, kwargs: dict[str, Any],
                             index: int = index) -> dict[str, Any]:

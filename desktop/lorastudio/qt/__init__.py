@@ -1,0 +1,1 @@
+"""Qt layer: thin widgets and workers over lorastudio.core."""

@@ -1,0 +1,277 @@
+"""The main window: composes the library, the mixer, the generation panel, text mode and the hub.
+
+It owns no logic of its own beyond turning widget values into a frozen GenerationRequest and
+routing results and errors to the one notice bar.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, Slot
+from PySide6.QtGui import QCloseEvent, QImage, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QLabel,
+    QMainWindow,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lorastudio import __version__
+from lorastudio.core.engine.mix import extract_prompt_loras, merge_prompt_loras
+from lorastudio.core.engine.request import GenerationRequest, LoraSpec
+from lorastudio.core.metadata.detect import FileInfo, inspect_path
+from lorastudio.core.paths import DataDir
+from lorastudio.core.settings import Settings
+from lorastudio.core.types import BaseArch, ModelKind
+from lorastudio.qt.state.mix_state import MixState
+from lorastudio.qt.widgets.generation_panel import GenerationPanel
+from lorastudio.qt.widgets.image_view import ImageView
+from lorastudio.qt.widgets.library_panel import LibraryPanel
+from lorastudio.qt.widgets.lora_picker import LoraPickerDialog
+from lorastudio.qt.widgets.mixer_panel import MixerPanel
+from lorastudio.qt.widgets.notice_bar import NoticeBar
+from lorastudio.qt.workers.engine_worker import EngineClient
+
+_MODEL_KINDS = (ModelKind.PIPELINE, ModelKind.CHECKPOINT)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, data: DataDir, settings: Settings) -> None:
+        super().__init__()
+        self.data = data
+        self.settings = settings
+        self.setWindowTitle("LoRA Studio")
+        self.resize(1440, 900)
+        self.last_result_paths: list[Path] = []
+
+        self.mix_state = MixState(self)
+        self.engine = EngineClient(data, self)
+        self.notice = NoticeBar()
+        self.library = LibraryPanel(data)
+        self.generation = GenerationPanel()
+        self.mixer = MixerPanel(self.mix_state)
+        self.image_view = ImageView()
+
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.generation)
+        right.addWidget(self.mixer)
+        right.setStretchFactor(0, 3)
+        right.setStretchFactor(1, 2)
+        center = QWidget()
+        center_lay = QVBoxLayout(center)
+        center_lay.setContentsMargins(0, 0, 0, 0)
+        center_lay.addWidget(self.image_view, 1)
+        workspace = QSplitter(Qt.Orientation.Horizontal)
+        workspace.addWidget(self.library)
+        workspace.addWidget(center)
+        workspace.addWidget(right)
+        workspace.setSizes([430, 560, 450])
+        workspace.setChildrenCollapsible(False)
+
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(workspace, "Images")
+        root = QWidget()
+        root_lay = QVBoxLayout(root)
+        root_lay.setContentsMargins(6, 6, 6, 6)
+        root_lay.addWidget(self.notice)
+        root_lay.addWidget(self.tabs, 1)
+        self.setCentralWidget(root)
+
+        self.device_label = QLabel("Engine: starts on first use")
+        self.device_label.setObjectName("muted")
+        self.statusBar().addPermanentWidget(self.device_label)
+        self.statusBar().showMessage(f"LoRA Studio {__version__} — data in {data.root}")
+
+        self._connect_signals()
+        self.refresh_models()
+        geometry = QSettings("LoRA Studio", "LoRA Studio").value("geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+
+    # -- wiring ------------------------------------------------------------------------------
+    def _connect_signals(self) -> None:
+        self.generation.generate_requested.connect(self._on_generate_requested)
+        self.generation.cancel_requested.connect(self._on_cancel_requested)
+        self.generation.model_changed.connect(self._on_model_changed)
+        self.mixer.add_requested.connect(self._on_add_lora_requested)
+        self.mixer.trigger_word_clicked.connect(self._on_trigger_word)
+        self.library.lora_activated.connect(self._on_library_lora)
+        self.library.checkpoint_activated.connect(self._on_library_checkpoint)
+        self.library.demo_requested.connect(self._on_demo_requested)
+        self.library.library_changed.connect(self._on_library_changed)
+        self.engine.busy_changed.connect(self._on_engine_busy)
+        self.engine.status.connect(self._on_engine_status)
+        self.engine.device.connect(self._on_engine_device)
+        self.engine.progress.connect(self._on_engine_progress)
+        self.engine.preview.connect(self._on_engine_preview)
+        self.engine.finished.connect(self._on_engine_finished)
+        self.engine.failed.connect(self._on_engine_failed)
+        self.engine.cancelled.connect(self._on_engine_cancelled)
+        self.engine.demo_built.connect(self._on_demo_built)
+        QShortcut(QKeySequence("Ctrl+Return"), self, activated=self._on_generate_requested)
+        QShortcut(QKeySequence("Ctrl+Enter"), self, activated=self._on_generate_requested)
+        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self._on_cancel_requested)
+
+    # -- models ------------------------------------------------------------------------------
+    def model_infos(self) -> list[FileInfo]:
+        return [i for i in self.library.infos() if i.kind in _MODEL_KINDS and i.status == "ok"]
+
+    def lora_infos(self) -> list[FileInfo]:
+        return [i for i in self.library.infos() if i.kind in (ModelKind.LORA, ModelKind.LYCORIS)]
+
+    def refresh_models(self) -> None:
+        models = sorted(self.model_infos(), key=lambda i: (i.title or i.path.name).lower())
+        self.generation.set_models([(f"{i.title or i.path.name}  [{i.base.label}]", i.path) for i in models])
+        if not models:
+            self.generation.model.setPlaceholderText("No model yet: create the demo library or add a folder")
+
+    def current_base(self) -> BaseArch | None:
+        path = self.generation.current_model()
+        if path is None:
+            return None
+        for info in self.model_infos():
+            if info.path == path:
+                return info.base
+        return inspect_path(path).base
+
+    # -- generation --------------------------------------------------------------------------
+    def build_request(self) -> GenerationRequest | None:
+        s = self.generation.settings()
+        if s.model is None:
+            self.notice.error("Pick a model first (or create the demo library from the library panel).")
+            return None
+        prompt, tags = extract_prompt_loras(s.prompt)
+        if tags:
+            mix, missing = merge_prompt_loras(self.mix_state.mix, tags, self._resolve_lora_name)
+            self.mix_state.set_mix(mix)
+            self.generation.prompt.setPlainText(prompt)
+            if missing:
+                self.notice.error(f"Not in the library: {', '.join(missing)}. Generating without them.")
+        return GenerationRequest(
+            model=s.model, prompt=prompt, negative_prompt=s.negative_prompt, loras=self.mix_state.mix.specs,
+            seed=s.seed, steps=s.steps, cfg=s.cfg, width=s.width, height=s.height, sampler=s.sampler,
+            clip_skip=s.clip_skip, batch_count=s.batch_count, preview_every=max(1, s.steps // 10))
+
+    def _resolve_lora_name(self, name: str) -> LoraSpec | None:
+        wanted = name.strip().lower()
+        for info in self.lora_infos():
+            if wanted in {info.path.stem.lower(), (info.title or "").lower()}:
+                return LoraSpec(path=info.path, name=info.title or info.path.stem)
+        return None
+
+    @Slot()
+    def _on_generate_requested(self) -> None:
+        if self.engine.busy:
+            return
+        request = self.build_request()
+        if request is None:
+            return
+        self.generation.remember_seed(request.seed)
+        self.generation.set_running(True)
+        self.engine.generate(request)
+
+    @Slot()
+    def _on_cancel_requested(self) -> None:
+        if self.engine.busy:
+            self.engine.cancel()
+            self.generation.progress.setFormat("Cancelling…")
+
+    # -- engine events -----------------------------------------------------------------------
+    @Slot(bool)
+    def _on_engine_busy(self, busy: bool) -> None:
+        self.generation.set_running(busy)
+
+    @Slot(str)
+    def _on_engine_status(self, text: str) -> None:
+        self.statusBar().showMessage(text)
+        self.generation.progress.setFormat(text if len(text) < 60 else text[:57] + "…")
+
+    @Slot(str)
+    def _on_engine_device(self, text: str) -> None:
+        self.device_label.setText(f"Device: {text}")
+
+    @Slot(int, int, float)
+    def _on_engine_progress(self, step: int, total: int, elapsed: float) -> None:
+        self.generation.show_progress(step, total, elapsed)
+
+    @Slot(QImage)
+    def _on_engine_preview(self, image: QImage) -> None:
+        self.image_view.show_image(image)
+
+    @Slot(object, object)
+    def _on_engine_finished(self, results: object, paths: object) -> None:
+        saved = [Path(p) for p in paths]  # type: ignore[attr-defined]
+        self.last_result_paths = saved
+        if saved:
+            self.image_view.show_image(QImage(str(saved[-1])))
+            self.generation.show_done(f"Done: {len(saved)} image(s)")
+            self.statusBar().showMessage(f"Saved {saved[-1]}")
+
+    @Slot(str)
+    def _on_engine_failed(self, message: str) -> None:
+        self.notice.error(message)
+        self.generation.show_done("Failed")
+
+    @Slot()
+    def _on_engine_cancelled(self) -> None:
+        self.generation.show_done("Cancelled")
+        self.notice.info("Generation cancelled.")
+
+    # -- library and mixer -------------------------------------------------------------------
+    @Slot(str)
+    def _on_model_changed(self, path: str) -> None:
+        base = self.current_base()
+        self.mixer.set_model_base(base)
+        self.library.set_current_base(base.value if base else "")
+        family = {BaseArch.SDXL: "sdxl", BaseArch.SD2: "sd2"}.get(base, "sd1") if base else "sd1"
+        if path and Path(path).name.startswith("demo-"):
+            family = "demo"
+        self.generation.set_size_presets(family)
+
+    @Slot()
+    def _on_add_lora_requested(self) -> None:
+        dialog = LoraPickerDialog(self.lora_infos(), self.current_base(), self)
+        if dialog.exec():
+            for path in dialog.chosen():
+                self.mixer.add_lora(path)
+
+    @Slot(str)
+    def _on_library_lora(self, path: str) -> None:
+        self.mixer.add_lora(Path(path))
+
+    @Slot(str)
+    def _on_library_checkpoint(self, path: str) -> None:
+        self.generation.select_model(Path(path))
+
+    @Slot(str)
+    def _on_trigger_word(self, word: str) -> None:
+        self.generation.insert_prompt_text(word)
+
+    @Slot()
+    def _on_demo_requested(self) -> None:
+        self.notice.info("Building the demo library (a few seconds)…")
+        self.engine.build_demo()
+
+    @Slot(object)
+    def _on_demo_built(self, lib: object) -> None:
+        self.library.rescan()
+        self.notice.info("Demo library ready: a tiny model and three LoRAs. Random weights make noisy pictures.")
+
+    @Slot()
+    def _on_library_changed(self) -> None:
+        self.refresh_models()
+
+    # -- lifetime ----------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        QSettings("LoRA Studio", "LoRA Studio").setValue("geometry", self.saveGeometry())
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop every thread (engine, library workers); safe to call twice."""
+        self.engine.shutdown()
+        self.library.shutdown()
