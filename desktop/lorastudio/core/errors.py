@@ -50,3 +50,11 @@ class DownloadCancelled(DownloadError):
 
 class TrainingDataError(LoraStudioError):
     """Training data is missing, empty, unreadable or too short."""
+
+
+class ImageMetadataError(LoraStudioError):
+    """An image could not be read, or carries no generation parameters to restore."""
+
+
+class PresetError(LoraStudioError):
+    """A preset (saved mix) could not be saved, renamed or loaded, e.g. its name is taken."""

@@ -28,6 +28,7 @@ from lorastudio.core.settings import Settings
 from lorastudio.core.types import BaseArch, ModelKind
 from lorastudio.qt.state.mix_state import MixState
 from lorastudio.qt.widgets.generation_panel import GenerationPanel
+from lorastudio.qt.widgets.hub_page import HubPage
 from lorastudio.qt.widgets.image_view import ImageView
 from lorastudio.qt.widgets.library_panel import LibraryPanel
 from lorastudio.qt.widgets.lora_picker import LoraPickerDialog
@@ -46,6 +47,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("LoRA Studio")
         self.resize(1440, 900)
         self.last_result_paths: list[Path] = []
+        self._shut_down = False
 
         self.mix_state = MixState(self)
         self.engine = EngineClient(data, self)
@@ -54,12 +56,13 @@ class MainWindow(QMainWindow):
         self.generation = GenerationPanel()
         self.mixer = MixerPanel(self.mix_state)
         self.image_view = ImageView()
+        self.hub_page = HubPage(data)
 
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.generation)
         right.addWidget(self.mixer)
-        right.setStretchFactor(0, 3)
-        right.setStretchFactor(1, 2)
+        right.setStretchFactor(0, 0)
+        right.setStretchFactor(1, 1)
         center = QWidget()
         center_lay = QVBoxLayout(center)
         center_lay.setContentsMargins(0, 0, 0, 0)
@@ -74,6 +77,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(workspace, "Images")
+        self.tabs.addTab(self.hub_page, "Hugging Face")
         root = QWidget()
         root_lay = QVBoxLayout(root)
         root_lay.setContentsMargins(6, 6, 6, 6)
@@ -102,7 +106,9 @@ class MainWindow(QMainWindow):
         self.library.lora_activated.connect(self._on_library_lora)
         self.library.checkpoint_activated.connect(self._on_library_checkpoint)
         self.library.demo_requested.connect(self._on_demo_requested)
-        self.library.library_changed.connect(self._on_library_changed)
+        self.library.scan_finished.connect(self._on_library_changed)
+        self.hub_page.installed.connect(self._on_hub_installed)
+        self.hub_page.message.connect(self._on_hub_message)
         self.engine.busy_changed.connect(self._on_engine_busy)
         self.engine.status.connect(self._on_engine_status)
         self.engine.device.connect(self._on_engine_device)
@@ -117,11 +123,14 @@ class MainWindow(QMainWindow):
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self._on_cancel_requested)
 
     # -- models ------------------------------------------------------------------------------
+    def _infos(self) -> list[FileInfo]:
+        return [r.info for r in self.library.model.records() if not r.missing]
+
     def model_infos(self) -> list[FileInfo]:
-        return [i for i in self.library.infos() if i.kind in _MODEL_KINDS and i.status == "ok"]
+        return [i for i in self._infos() if i.kind in _MODEL_KINDS and i.status == "ok"]
 
     def lora_infos(self) -> list[FileInfo]:
-        return [i for i in self.library.infos() if i.kind in (ModelKind.LORA, ModelKind.LYCORIS)]
+        return [i for i in self._infos() if i.kind in (ModelKind.LORA, ModelKind.LYCORIS)]
 
     def refresh_models(self) -> None:
         models = sorted(self.model_infos(), key=lambda i: (i.title or i.path.name).lower())
@@ -208,7 +217,8 @@ class MainWindow(QMainWindow):
         self.last_result_paths = saved
         if saved:
             self.image_view.show_image(QImage(str(saved[-1])))
-            self.generation.show_done(f"Done: {len(saved)} image(s)")
+            took = sum(r.timings.get("denoise_and_decode", 0.0) for r in results)  # type: ignore[attr-defined]
+            self.generation.show_done(f"Done: {len(saved)} image{'s' if len(saved) > 1 else ''}", took)
             self.statusBar().showMessage(f"Saved {saved[-1]}")
 
     @Slot(str)
@@ -226,7 +236,8 @@ class MainWindow(QMainWindow):
     def _on_model_changed(self, path: str) -> None:
         base = self.current_base()
         self.mixer.set_model_base(base)
-        self.library.set_current_base(base.value if base else "")
+        known = base not in (None, BaseArch.UNKNOWN, BaseArch.OTHER)
+        self.library.set_current_base(base.value if known and base else "")
         family = {BaseArch.SDXL: "sdxl", BaseArch.SD2: "sd2"}.get(base, "sd1") if base else "sd1"
         if path and Path(path).name.startswith("demo-"):
             family = "demo"
@@ -265,6 +276,18 @@ class MainWindow(QMainWindow):
     def _on_library_changed(self) -> None:
         self.refresh_models()
 
+    @Slot(str)
+    def _on_hub_installed(self, path: str) -> None:
+        self.library.rescan()
+        self.notice.info(f"Installed {Path(path).name}; it is in the library now.")
+
+    @Slot(str, str)
+    def _on_hub_message(self, level: str, text: str) -> None:
+        if level == "error":
+            self.notice.error(text)
+        else:
+            self.notice.info(text)
+
     # -- lifetime ----------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
         QSettings("LoRA Studio", "LoRA Studio").setValue("geometry", self.saveGeometry())
@@ -272,6 +295,10 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def shutdown(self) -> None:
-        """Stop every thread (engine, library workers); safe to call twice."""
+        """Stop every thread (engine, library, hub workers); safe to call twice."""
+        if self._shut_down:
+            return
+        self._shut_down = True
         self.engine.shutdown()
         self.library.shutdown()
+        self.hub_page.shutdown()

@@ -157,7 +157,41 @@ def _peft_lora(pipe: Any, seed: int, rank: int = 4) -> dict[str, Any]:
     return sd
 
 
-def build_demo_library(data: DataDir) -> DemoLibrary:
+def _sdxl_shaped_lora() -> tuple[dict[str, Any], dict[str, str]]:
+    """A small LoRA with SDXL key names and widths (2048-wide cross-attention): it exists to show
+    how an incompatible LoRA is flagged and refused before anything is loaded."""
+    import torch
+
+    g = torch.Generator().manual_seed(4)
+    sd: dict[str, Any] = {}
+    for block in ("input_blocks_4_1", "middle_block_1", "output_blocks_0_1"):
+        key = f"lora_unet_{block}_transformer_blocks_0_attn2_to_k"
+        sd[key + ".lora_down.weight"] = torch.randn(4, 2048, generator=g) * 0.01
+        sd[key + ".lora_up.weight"] = torch.randn(640, 4, generator=g) * 0.01
+        sd[key + ".alpha"] = torch.tensor(2.0)
+    meta = _kohya_metadata("XL Sketch", 4, 2.0, {"xl sketch": 12})
+    meta.update({"ss_base_model_version": "sdxl_base_v1-0",
+                 "modelspec.architecture": "stable-diffusion-xl-v1-base/lora",
+                 "modelspec.resolution": "1024x1024",
+                 "modelspec.description": "Demo SDXL LoRA: it does not fit the SD 1.x demo model."})
+    return sd, meta
+
+
+def _render_previews(folder: Path, loras: tuple[Path, ...]) -> None:
+    """Real thumbnails: the demo model with each LoRA at weight 1 (a second or two in all)."""
+    from lorastudio.core.engine.engine import DiffusersEngine
+    from lorastudio.core.engine.request import GenerationRequest, LoraSpec
+
+    engine = DiffusersEngine(device="cpu")
+    jobs: list[tuple[Path, tuple[LoraSpec, ...]]] = [(folder.with_name(folder.name + ".preview.png"), ())]
+    jobs += [(p.with_suffix(".preview.png"), (LoraSpec(p, 1.0),)) for p in loras]
+    for target, specs in jobs:
+        request = GenerationRequest(model=folder, prompt="a lighthouse at dusk", loras=specs, seed=7, steps=6,
+                                    width=DEMO_SIZE, height=DEMO_SIZE)
+        engine.generate(request)[0].image.save(target)
+
+
+def build_demo_library(data: DataDir, previews: bool = True) -> DemoLibrary:
     """Write the demo pipeline and LoRAs into ``data``'s models folders (idempotent)."""
     from safetensors.torch import save_file
 
@@ -165,10 +199,14 @@ def build_demo_library(data: DataDir) -> DemoLibrary:
     folder = data.checkpoints / DEMO_PIPELINE
     loras = (data.loras / "demo-ink-wash.safetensors", data.loras / "demo-neon-glow.safetensors",
              data.loras / "demo-paper-cut.safetensors")
-    if (folder / "model_index.json").exists() and all(p.exists() for p in loras):
+    xl = data.loras / "demo-xl-sketch.safetensors"
+    if (folder / "model_index.json").exists() and all(p.exists() for p in (*loras, xl)):
         return DemoLibrary(folder, loras)
     pipe = build_tiny_sd(data.cache / "demo-tokenizer")
     pipe.save_pretrained(str(folder), safe_serialization=True)
+    # A1111's sidecar: the tiny model's widths don't reveal its family, so say it.
+    folder.with_name(folder.name + ".json").write_text(json.dumps(
+        {"sd version": "SD1", "description": "Tiny random-weight SD 1.x pipeline made by LoRA Studio."}), "utf-8")
     ink = kohya_lora(pipe.unet, pipe.text_encoder, rank=4, alpha=2.0, seed=1)
     save_file(ink, str(loras[0]), metadata=_kohya_metadata(
         "Ink Wash", 4, 2.0, {"inkwash style": 24, "monochrome": 18, "brush strokes": 9}))
@@ -182,4 +220,8 @@ def build_demo_library(data: DataDir) -> DemoLibrary:
     (data.loras / "demo-paper-cut.json").write_text(json.dumps(
         {"description": "Demo LoRA in diffusers/PEFT layout.", "sd version": "SD1",
          "activation text": "papercut", "preferred weight": 0.8}), "utf-8")
+    xl_sd, xl_meta = _sdxl_shaped_lora()
+    save_file(xl_sd, str(xl), metadata=xl_meta)
+    if previews:
+        _render_previews(folder, loras)
     return DemoLibrary(folder, loras)

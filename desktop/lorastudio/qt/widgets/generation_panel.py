@@ -76,10 +76,12 @@ class GenerationPanel(QWidget):
         self.prompt = QPlainTextEdit()
         self.prompt.setPlaceholderText("Prompt — e.g. a lighthouse at dusk, inkwash style <lora:Ink Wash:0.8>")
         self.prompt.setAccessibleName("Prompt")
-        self.prompt.setMinimumHeight(60)
+        self.prompt.setMinimumHeight(64)
+        self.prompt.setMaximumHeight(110)
         self.negative = QPlainTextEdit()
         self.negative.setPlaceholderText("Negative prompt")
         self.negative.setAccessibleName("Negative prompt")
+        self.negative.setMinimumHeight(40)
         self.negative.setMaximumHeight(60)
 
         self.seed = QSpinBox()
@@ -88,11 +90,11 @@ class GenerationPanel(QWidget):
         self.seed.setValue(-1)
         self.seed.setToolTip("-1: a new random seed for each generation")
         self.seed_random = QToolButton()
-        self.seed_random.setText("🎲")
-        self.seed_random.setToolTip("Random seed")
+        self.seed_random.setText("Random")
+        self.seed_random.setToolTip("A new random seed, shown so you can keep it")
         self.seed_reuse = QToolButton()
-        self.seed_reuse.setText("♻")
-        self.seed_reuse.setToolTip("Reuse the last seed")
+        self.seed_reuse.setText("Last")
+        self.seed_reuse.setToolTip("Reuse the seed of the last generation")
         self.steps = QSpinBox()
         self.steps.setRange(1, 150)
         self.steps.setValue(20)
@@ -157,8 +159,8 @@ class GenerationPanel(QWidget):
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.prompt, 2)
-        lay.addWidget(self.negative, 1)
+        lay.addWidget(self.prompt)
+        lay.addWidget(self.negative)
         lay.addLayout(form)
         lay.addLayout(buttons)
         lay.addWidget(self.progress)
@@ -258,10 +260,11 @@ class GenerationPanel(QWidget):
         remaining = elapsed / step * (total - step) if step else 0.0
         self.eta.setText(f"{format_duration(elapsed)} elapsed · about {format_duration(remaining)} left")
 
-    def show_done(self, text: str) -> None:
+    def show_done(self, text: str, seconds: float | None = None) -> None:
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         self.progress.setFormat(text)
+        self.eta.setText(f"Took {format_duration(seconds)}" if seconds is not None else "")
 
     # -- slots ---------------------------------------------------------------------------
     @Slot()

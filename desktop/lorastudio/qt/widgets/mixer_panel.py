@@ -52,9 +52,9 @@ class WeightEditor(QWidget):
         self.spin.setAccessibleName(label)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        caption = QLabel(label)
+        self.caption = caption = QLabel(label)
         caption.setObjectName("muted")
-        caption.setFixedWidth(34)
+        caption.setFixedWidth(44)
         lay.addWidget(caption)
         lay.addWidget(self.slider, 1)
         lay.addWidget(self.spin)
@@ -145,7 +145,7 @@ class LoraRow(QFrame):
         head.addWidget(remove)
         outer.addLayout(head)
 
-        self.weight = WeightEditor("UNet" if spec.te_weight is not None else "weight")
+        self.weight = WeightEditor("Weight")
         outer.addWidget(self.weight)
         self.te_toggle = QCheckBox("Separate text-encoder weight")
         self.te_toggle.setObjectName("muted")
@@ -183,6 +183,7 @@ class LoraRow(QFrame):
         self.weight.set_value(spec.weight)
         self.te_weight.set_value(spec.te_weight if spec.te_weight is not None else spec.weight)
         self.te_weight.setVisible(spec.te_weight is not None)
+        self.weight.caption.setText("UNet" if spec.te_weight is not None else "Weight")
 
     def set_compatibility(self, model_base: BaseArch | None) -> None:
         base = self.info.base if self.info else BaseArch.UNKNOWN

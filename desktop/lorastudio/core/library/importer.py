@@ -1,0 +1,319 @@
+"""Install model files and folders into the data dir's models folder.
+
+The user picks copy, move or link (a hard link where the filesystem allows, else a symbolic link,
+else a copy, and the result says which). The destination folder follows the detected kind, a
+name collision never overwrites (``name (2).safetensors``), and bytes already in the library
+(same SHA-256) are not installed twice. Pickle files (.ckpt/.pt/.bin/.pth) are only installed by
+converting them to safetensors with ``torch.load(weights_only=True)``; a file that needs more
+than plain tensors is refused, never unpickled in full.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from lorastudio.core.cancel import CancelToken
+from lorastudio.core.errors import BadModelFile
+from lorastudio.core.library.catalog import Catalog
+from lorastudio.core.library.hashing import FileHashes, embedded_hash_matches, hash_file
+from lorastudio.core.metadata.detect import FileInfo, inspect_file, inspect_path
+from lorastudio.core.metadata.sidecars import PREVIEW_SUFFIXES
+from lorastudio.core.paths import DataDir
+from lorastudio.core.types import ModelKind
+
+CopyProgress = Callable[[int, int], None]  # bytes done, bytes total
+_SIDECAR_SUFFIXES = (
+    *(f".preview{s}" for s in PREVIEW_SUFFIXES),
+    *PREVIEW_SUFFIXES,
+    ".thumb.jpg",
+    ".civitai.info",
+    ".json",
+    ".txt",
+    ".description.txt",
+)
+
+
+class ImportMode(StrEnum):
+    COPY = "copy"
+    MOVE = "move"
+    LINK = "link"
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    source: Path
+    destination: Path
+    action: str  # "copied", "moved", "hard-linked", "symlinked", "converted", "duplicate"
+    message: str
+    info: FileInfo | None = None
+
+
+def destination_folder(data: DataDir, kind: ModelKind) -> Path:
+    folders = {
+        ModelKind.CHECKPOINT: data.checkpoints,
+        ModelKind.PIPELINE: data.checkpoints,
+        ModelKind.LORA: data.loras,
+        ModelKind.LYCORIS: data.loras,
+        ModelKind.VAE: data.vae,
+        ModelKind.EMBEDDING: data.embeddings,
+        ModelKind.TEXT_MODEL: data.text_models,
+        ModelKind.PEFT_ADAPTER: data.text_adapters,
+    }
+    if kind not in folders:
+        raise BadModelFile("LoRA Studio cannot tell what kind of model this is, so it was not installed.")
+    return folders[kind]
+
+
+def unique_destination(folder: Path, name: str) -> Path:
+    """``folder/name``, or ``folder/stem (2).ext`` ... when taken."""
+    candidate = folder / name
+    if not os.path.lexists(candidate):
+        return candidate
+    p = Path(name)
+    stem, suffix = (name, "") if candidate.is_dir() else (p.stem, p.suffix)
+    for i in range(2, 10_000):
+        candidate = folder / f"{stem} ({i}){suffix}"
+        if not os.path.lexists(candidate):
+            return candidate
+    raise BadModelFile(f"Too many files named {name} already.")
+
+
+def _place_no_overwrite(tmp: Path, folder: Path, name: str) -> Path:
+    """Give ``tmp`` its final name without ever replacing an existing file (link() fails if taken)."""
+    for _ in range(100):
+        dest = unique_destination(folder, name)
+        try:
+            os.link(tmp, dest)
+        except FileExistsError:
+            continue  # someone took the name in between: pick the next one
+        except OSError:
+            if os.path.lexists(dest):
+                continue
+            os.replace(tmp, dest)  # no hard links here (FAT, some network drives)
+            return dest
+        os.unlink(tmp)
+        return dest
+    raise BadModelFile(f"Could not find a free name for {name}.")
+
+
+def _copy(source: Path, tmp: Path, cancel: CancelToken | None, progress: CopyProgress | None) -> None:
+    total = source.stat().st_size
+    done = 0
+    try:
+        with open(source, "rb") as src, open(tmp, "xb") as dst:
+            while chunk := src.read(4 * 1024 * 1024):
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                dst.write(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, total)
+        shutil.copystat(source, tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _duplicate_of(catalog: Catalog, folder: Path, source: Path, hashes: FileHashes) -> Path | None:
+    for record in catalog.find_by_sha256(hashes.sha256):
+        if not record.missing and record.path.exists() and record.path.resolve() != source.resolve():
+            return record.path
+    size = source.stat().st_size
+    try:
+        neighbours = [p for p in folder.iterdir() if p.is_file() and p.stat().st_size == size]
+    except OSError:
+        neighbours = []
+    for p in neighbours:  # files already there but not hashed yet
+        if p.resolve() != source.resolve():
+            try:
+                if hash_file(p).sha256 == hashes.sha256:
+                    return p
+            except (OSError, BadModelFile):
+                continue
+    return None
+
+
+def convert_pickle(source: Path, dest: Path) -> None:
+    """Write ``source`` (a torch pickle) as safetensors, loading it with ``weights_only=True`` only."""
+    import pickle
+
+    import torch
+    from safetensors.torch import save_file
+
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols it may not support
+            warnings.simplefilter("ignore")
+            obj = torch.load(str(source), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError, ValueError, EOFError) as err:
+        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else err.__class__.__name__
+        raise BadModelFile(f"{source.name} was refused: it needs more than plain tensors to load ({first}).") from None
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not obj:
+        raise BadModelFile(f"{source.name} was refused: it does not hold a dictionary of tensors.")
+    tensors = {}
+    for k, v in obj.items():
+        if not isinstance(k, str) or not isinstance(v, torch.Tensor):
+            continue  # step counters and the like carry no weights
+        tensors[k] = v.detach().clone().contiguous()  # clone: shared storage cannot be saved
+    if not tensors:
+        raise BadModelFile(f"{source.name} was refused: it holds no tensors.")
+    save_file(tensors, str(dest), metadata={"format": "pt", "converted_from": source.name[:200]})
+
+
+def import_path(
+    data: DataDir,
+    catalog: Catalog,
+    source: Path,
+    mode: ImportMode = ImportMode.COPY,
+    convert_pickles: bool = False,
+    cancel: CancelToken | None = None,
+    progress: CopyProgress | None = None,
+) -> ImportResult:
+    """Install one file or model folder; raises ``BadModelFile`` with the reason when refused."""
+    source = Path(source)
+    if not source.exists():
+        raise BadModelFile(f"{source.name} does not exist.")
+    if source.is_dir():
+        return _import_folder(data, catalog, source, mode)
+    info = inspect_path(source)
+    if info.status == "pickle":
+        if not convert_pickles:
+            raise BadModelFile(
+                f"{source.name} is a pickle file; LoRA Studio installs it only by converting it to safetensors."
+            )
+        return _import_pickle(data, catalog, source)
+    if info.status != "ok":
+        raise BadModelFile(info.error or f"{source.name} cannot be read.")
+    folder = destination_folder(data, info.kind)
+    folder.mkdir(parents=True, exist_ok=True)
+    hashes = hash_file(source, cancel=cancel)
+    dup = _duplicate_of(catalog, folder, source, hashes)
+    if dup is not None:
+        return ImportResult(source, dup, "duplicate", f"{source.name} is already in the library as {dup.name}.", info)
+    dest, action = _place(source, folder, mode, cancel, progress)
+    _carry_sidecars(source, dest, move=mode is ImportMode.MOVE)
+    final = _register(data, catalog, dest, hashes)
+    return ImportResult(source, dest, action, f"{source.name} {action} to {dest.parent.name}/{dest.name}.", final)
+
+
+def _place(
+    source: Path, folder: Path, mode: ImportMode, cancel: CancelToken | None, progress: CopyProgress | None
+) -> tuple[Path, str]:
+    if mode is ImportMode.LINK:
+        dest = unique_destination(folder, source.name)
+        try:
+            os.link(source, dest)
+            return dest, "hard-linked"
+        except OSError:
+            pass
+        try:
+            os.symlink(source.resolve(), dest)
+            return dest, "symlinked"
+        except OSError:
+            pass  # no links at all here: fall through to a copy, and say so
+    if mode is ImportMode.MOVE:
+        dest = unique_destination(folder, source.name)
+        try:
+            os.link(source, dest)  # same filesystem: atomic, cannot overwrite
+            os.unlink(source)
+            return dest, "moved"
+        except FileExistsError:
+            pass
+        except OSError as err:
+            if err.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK):
+                raise
+    tmp = folder / f".{source.name}.partial"
+    tmp.unlink(missing_ok=True)
+    _copy(source, tmp, cancel, progress)
+    dest = _place_no_overwrite(tmp, folder, source.name)
+    if mode is ImportMode.MOVE:
+        os.unlink(source)
+        return dest, "moved"
+    return dest, "copied"
+
+
+def _carry_sidecars(source: Path, dest: Path, move: bool) -> None:
+    """Previews and info files travel with the model, renamed to its new stem."""
+    for suffix in (*_SIDECAR_SUFFIXES, ".hf.json"):
+        side = source.parent / ((source.name if suffix == ".hf.json" else source.stem) + suffix)
+        if not side.is_file():
+            continue
+        target = dest.parent / ((dest.name if suffix == ".hf.json" else dest.stem) + suffix)
+        if target.exists():
+            continue
+        try:
+            if move:
+                shutil.move(str(side), target)
+            else:
+                shutil.copy2(side, target)
+        except OSError:
+            continue  # a sidecar is a nicety: the model itself is installed
+
+
+def _register(data: DataDir, catalog: Catalog, dest: Path, hashes: FileHashes | None) -> FileInfo:
+    info = inspect_path(dest)
+    catalog.upsert_many([(info, data.models, os.stat(dest).st_mtime_ns)])
+    if hashes is not None:
+        catalog.set_hashes(dest, hashes, embedded_hash_matches(info.metadata, hashes))
+    return info
+
+
+def _import_pickle(data: DataDir, catalog: Catalog, source: Path) -> ImportResult:
+    data.downloads.mkdir(parents=True, exist_ok=True)
+    tmp = data.downloads / f".{source.stem}.converting.safetensors"
+    tmp.unlink(missing_ok=True)
+    try:
+        convert_pickle(source, tmp)
+        info = inspect_file(tmp)
+        if info.status != "ok":
+            raise BadModelFile(info.error)
+        folder = destination_folder(data, info.kind)
+        folder.mkdir(parents=True, exist_ok=True)
+        hashes = hash_file(tmp)
+        dup = _duplicate_of(catalog, folder, tmp, hashes)
+        if dup is not None:
+            return ImportResult(
+                source, dup, "duplicate", f"{source.name} is already in the library as {dup.name}.", info
+            )
+        dest = _place_no_overwrite(tmp, folder, source.stem + ".safetensors")
+    finally:
+        tmp.unlink(missing_ok=True)
+    _carry_sidecars(source, dest, move=False)
+    final = _register(data, catalog, dest, hashes)
+    return ImportResult(source, dest, "converted", f"{source.name} converted to safetensors as {dest.name}.", final)
+
+
+def _import_folder(data: DataDir, catalog: Catalog, source: Path, mode: ImportMode) -> ImportResult:
+    info = inspect_path(source)
+    if info.status != "ok":
+        raise BadModelFile(info.error or f"{source.name} is not a model folder.")
+    folder = destination_folder(data, info.kind)
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = unique_destination(folder, source.name)
+    if mode is ImportMode.MOVE:
+        shutil.move(str(source), dest)
+        action = "moved"
+    elif mode is ImportMode.LINK:
+
+        def link_or_copy(src: str, dst: str) -> object:
+            try:
+                os.link(src, dst)
+                return dst
+            except OSError:
+                return shutil.copy2(src, dst)
+
+        shutil.copytree(source, dest, copy_function=link_or_copy)
+        action = "hard-linked"
+    else:
+        shutil.copytree(source, dest)
+        action = "copied"
+    final = _register(data, catalog, dest, None)
+    return ImportResult(source, dest, action, f"{source.name} {action} to {dest.parent.name}/{dest.name}.", final)

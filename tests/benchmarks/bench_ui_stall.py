@@ -1,0 +1,102 @@
+"""How responsive the window stays while the engine works (prints figures; not a test).
+
+  QT_QPA_PLATFORM=offscreen python tests/benchmarks/bench_ui_stall.py [--steps N] [--size PX]
+
+A 5 ms QTimer runs on the GUI thread; the longest gap between its ticks while the engine thread
+(1) starts (imports torch/diffusers, loads the model) and (2) generates is the longest stall a
+user would feel. Also reports the time from process start to the window shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+T0 = time.perf_counter()
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "desktop"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--size", type=int, default=256)
+    args = p.parse_args()
+
+    from PySide6.QtCore import QElapsedTimer, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from lorastudio.app import create_main_window
+    from lorastudio.core.paths import data_dir
+
+    tmp = Path(tempfile.mkdtemp())
+    app = QApplication([])
+    data = data_dir(tmp).ensure()
+    window = create_main_window(data)
+    window.show()
+    app.processEvents()
+    shown = time.perf_counter() - T0
+    heavy = [m for m in ("torch", "diffusers") if m in sys.modules]
+    print(f"window shown {shown:.2f} s after process start; heavy modules imported before: {heavy or 'none'}")
+
+    gaps: list[float] = []
+    clock = QElapsedTimer()
+    clock.start()
+    phase = {"name": "idle"}
+    by_phase: dict[str, list[float]] = {}
+
+    def tick() -> None:
+        gap = clock.restart()
+        gaps.append(gap)
+        by_phase.setdefault(phase["name"], []).append(gap)
+
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(tick)
+    timer.start()
+
+    def start_demo() -> None:
+        phase["name"] = "engine start + demo build"
+        window.engine.build_demo()
+
+    def on_demo(_: object) -> None:
+        window.library.rescan()
+        QTimer.singleShot(1500, start_generation)
+
+    def start_generation() -> None:
+        g = window.generation
+        g.steps.setValue(args.steps)
+        g.width_box.setValue(args.size)
+        g.height_box.setValue(args.size)
+        g.prompt.setPlainText("a lighthouse at dusk")
+        for lora in sorted(data.loras.glob("*.safetensors"))[:2]:
+            window.mixer.add_lora(lora)
+        phase["name"] = "model load + generation"
+        window.generation.generate_button.click()
+
+    def on_finished(*_: object) -> None:
+        phase["name"] = "done"
+        QTimer.singleShot(100, app.quit)
+
+    window.engine.demo_built.connect(on_demo)
+    window.engine.finished.connect(on_finished)
+    window.engine.failed.connect(lambda m: (print("failed:", m), app.quit()))
+    QTimer.singleShot(200, start_demo)
+    app.exec()
+    window.shutdown()
+    for name in ("engine start + demo build", "model load + generation"):
+        g = by_phase.get(name, [0.0])
+        print(f"{name}: longest GUI stall {max(g):.0f} ms, median tick {statistics.median(g):.1f} ms "
+              f"(timer interval 5 ms, {len(g)} ticks)")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,6 @@
+"""Makes ``model_files`` (header-realistic file writers) importable from these tests."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
