@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, Slot
-from PySide6.QtGui import QCloseEvent, QImage, QKeySequence, QShortcut
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -24,7 +27,7 @@ from lorastudio.core.engine.mix import extract_prompt_loras, merge_prompt_loras
 from lorastudio.core.engine.request import GenerationRequest, LoraSpec
 from lorastudio.core.metadata.detect import FileInfo, inspect_path
 from lorastudio.core.paths import DataDir
-from lorastudio.core.settings import Settings
+from lorastudio.core.settings import Settings, save_settings
 from lorastudio.core.types import BaseArch, ModelKind
 from lorastudio.qt.state.mix_state import MixState
 from lorastudio.qt.widgets.generation_panel import GenerationPanel
@@ -34,6 +37,8 @@ from lorastudio.qt.widgets.library_panel import LibraryPanel
 from lorastudio.qt.widgets.lora_picker import LoraPickerDialog
 from lorastudio.qt.widgets.mixer_panel import MixerPanel
 from lorastudio.qt.widgets.notice_bar import NoticeBar
+from lorastudio.qt.widgets.settings_dialog import SettingsDialog
+from lorastudio.qt.widgets.text_page import TextPage
 from lorastudio.qt.workers.engine_worker import EngineClient
 
 _MODEL_KINDS = (ModelKind.PIPELINE, ModelKind.CHECKPOINT)
@@ -48,6 +53,7 @@ class MainWindow(QMainWindow):
         self.resize(1440, 900)
         self.last_result_paths: list[Path] = []
         self._shut_down = False
+        self._running_size = (512, 512)
 
         self.mix_state = MixState(self)
         self.engine = EngineClient(data, self)
@@ -57,6 +63,7 @@ class MainWindow(QMainWindow):
         self.mixer = MixerPanel(self.mix_state)
         self.image_view = ImageView()
         self.hub_page = HubPage(data)
+        self.text_page = TextPage(data)
 
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.generation)
@@ -77,6 +84,7 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(workspace, "Images")
+        self.tabs.addTab(self.text_page, "Text")
         self.tabs.addTab(self.hub_page, "Hugging Face")
         root = QWidget()
         root_lay = QVBoxLayout(root)
@@ -90,11 +98,77 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.device_label)
         self.statusBar().showMessage(f"LoRA Studio {__version__} — data in {data.root}")
 
+        self._build_menus()
         self._connect_signals()
         self.refresh_models()
+        # Importing torch/diffusers takes seconds: start now, in the engine thread, while the
+        # user looks around, so the first Generate doesn't wait for it.
+        QTimer.singleShot(300, self.engine.warm_up)
         geometry = QSettings("LoRA Studio", "LoRA Studio").value("geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
+
+    # -- menus -------------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        def action(menu_name: str, text: str, slot: object, shortcut: str = "") -> QAction:
+            act = QAction(text, self)
+            if shortcut:
+                act.setShortcut(QKeySequence(shortcut))
+            act.triggered.connect(slot)
+            menus[menu_name].addAction(act)
+            return act
+
+        bar = self.menuBar()
+        menus = {name: bar.addMenu(name) for name in ("&File", "&Mix", "&Help")}
+        action("&File", "Add models folder…", self._on_add_folder)
+        action("&File", "Create demo library", self._on_demo_requested)
+        action("&File", "Open outputs folder", self._on_open_outputs)
+        menus["&File"].addSeparator()
+        action("&File", "Settings…", self._on_settings, "Ctrl+,")
+        menus["&File"].addSeparator()
+        action("&File", "Quit", self.close, "Ctrl+Q")
+        action("&Mix", "Add LoRA…", self._on_add_lora_requested, "Ctrl+L")
+        action("&Mix", "Copy mix as prompt tags", self.mixer.copy_as_prompt)
+        action("&Mix", "Clear the mix", self._on_clear_mix)
+        action("&Help", "About LoRA Studio", self._on_about)
+
+    @Slot()
+    def _on_add_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a models folder (used in place, never copied)")
+        if folder:
+            self.library.add_root(Path(folder))
+
+    @Slot()
+    def _on_open_outputs(self) -> None:
+        self.data.outputs.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.data.outputs)))
+
+    @Slot()
+    def _on_settings(self) -> None:
+        dialog = SettingsDialog(self.settings, self.device_label.text().removeprefix("Device: "), self)
+        if not dialog.exec():
+            return
+        new = dialog.result_settings()
+        if new.theme != self.settings.theme:
+            from lorastudio.qt.theme import apply_theme
+
+            app = QApplication.instance()
+            if isinstance(app, QApplication):
+                apply_theme(app, new.theme)
+        self.settings = new
+        save_settings(self.data.settings_file, new)
+
+    @Slot()
+    def _on_clear_mix(self) -> None:
+        from lorastudio.core.engine.mix import LoraMix
+
+        self.mix_state.set_mix(LoraMix())
+
+    @Slot()
+    def _on_about(self) -> None:
+        QMessageBox.about(self, "About LoRA Studio", (
+            f"<h3>LoRA Studio {__version__}</h3><p>Install, browse and mix LoRA adapters; generate locally.</p>"
+            f"<p>Data folder: {self.data.root}<br>{self.device_label.text()}</p>"))
 
     # -- wiring ------------------------------------------------------------------------------
     def _connect_signals(self) -> None:
@@ -108,7 +182,8 @@ class MainWindow(QMainWindow):
         self.library.demo_requested.connect(self._on_demo_requested)
         self.library.scan_finished.connect(self._on_library_changed)
         self.hub_page.installed.connect(self._on_hub_installed)
-        self.hub_page.message.connect(self._on_hub_message)
+        self.hub_page.message.connect(self._on_page_message)
+        self.text_page.message.connect(self._on_page_message)
         self.engine.busy_changed.connect(self._on_engine_busy)
         self.engine.status.connect(self._on_engine_status)
         self.engine.device.connect(self._on_engine_device)
@@ -180,6 +255,7 @@ class MainWindow(QMainWindow):
         if request is None:
             return
         self.generation.remember_seed(request.seed)
+        self._running_size = (request.width, request.height)
         self.generation.set_running(True)
         self.engine.generate(request)
 
@@ -206,10 +282,15 @@ class MainWindow(QMainWindow):
     @Slot(int, int, float)
     def _on_engine_progress(self, step: int, total: int, elapsed: float) -> None:
         self.generation.show_progress(step, total, elapsed)
+        if step == 1:
+            self.statusBar().showMessage("Generating…")
 
     @Slot(QImage)
     def _on_engine_preview(self, image: QImage) -> None:
-        self.image_view.show_image(image)
+        # Latent previews are 1/8 of the image: show them at the final size so nothing jumps.
+        w, h = self._running_size
+        self.image_view.show_image(image.scaled(w, h, Qt.AspectRatioMode.IgnoreAspectRatio,
+                                                Qt.TransformationMode.SmoothTransformation))
 
     @Slot(object, object)
     def _on_engine_finished(self, results: object, paths: object) -> None:
@@ -248,11 +329,19 @@ class MainWindow(QMainWindow):
         dialog = LoraPickerDialog(self.lora_infos(), self.current_base(), self)
         if dialog.exec():
             for path in dialog.chosen():
-                self.mixer.add_lora(path)
+                self.add_lora(path)
+
+    def add_lora(self, path: Path) -> None:
+        """Add to the mix; with the setting on, the LoRA's trigger words go into the prompt."""
+        self.mixer.add_lora(path)
+        if self.settings.auto_trigger_words:
+            info = self.mixer.info_for(path)
+            for word in (info.trigger_words if info else ())[:3]:
+                self.generation.insert_prompt_text(word)
 
     @Slot(str)
     def _on_library_lora(self, path: str) -> None:
-        self.mixer.add_lora(Path(path))
+        self.add_lora(Path(path))
 
     @Slot(str)
     def _on_library_checkpoint(self, path: str) -> None:
@@ -282,7 +371,7 @@ class MainWindow(QMainWindow):
         self.notice.info(f"Installed {Path(path).name}; it is in the library now.")
 
     @Slot(str, str)
-    def _on_hub_message(self, level: str, text: str) -> None:
+    def _on_page_message(self, level: str, text: str) -> None:
         if level == "error":
             self.notice.error(text)
         else:
@@ -302,3 +391,4 @@ class MainWindow(QMainWindow):
         self.engine.shutdown()
         self.library.shutdown()
         self.hub_page.shutdown()
+        self.text_page.shutdown()

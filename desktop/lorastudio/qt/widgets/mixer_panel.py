@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal, Slot
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
     QDoubleSpinBox,
@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSlider,
     QToolButton,
     QVBoxLayout,
@@ -30,6 +31,9 @@ from lorastudio.qt.state.mix_state import MixState
 
 PATH_MIME = "application/x-lorastudio-path"
 SLIDER_SCALE = 100  # slider ticks per 1.0 of weight
+SLIDER_RANGE = 2.0  # the slider's default span is ±2; typing a bigger number widens it
+TYPED_LIMIT = 10.0
+THUMB = 44
 
 
 class WeightEditor(QWidget):
@@ -38,14 +42,14 @@ class WeightEditor(QWidget):
     value_changed = Signal(float)
     reset_requested = Signal()
 
-    def __init__(self, label: str, limit: float = 2.0, parent: QWidget | None = None) -> None:
+    def __init__(self, label: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(int(-limit * SLIDER_SCALE), int(limit * SLIDER_SCALE))
+        self.slider.setRange(int(-SLIDER_RANGE * SLIDER_SCALE), int(SLIDER_RANGE * SLIDER_SCALE))
         self.slider.setPageStep(10)
         self.slider.setToolTip("Drag to set the weight; double-click the number to reset")
         self.spin = QDoubleSpinBox()
-        self.spin.setRange(-limit, limit)
+        self.spin.setRange(-TYPED_LIMIT, TYPED_LIMIT)
         self.spin.setSingleStep(0.05)
         self.spin.setDecimals(2)
         self.spin.setFixedWidth(72)
@@ -64,10 +68,8 @@ class WeightEditor(QWidget):
 
     def set_value(self, value: float) -> None:
         """Show ``value`` without echoing it back as an edit."""
-        limit = max(abs(value), self.spin.maximum())
         with QSignalBlocker(self.slider), QSignalBlocker(self.spin):
-            self.spin.setRange(-limit, limit)
-            self.slider.setRange(int(-limit * SLIDER_SCALE), int(limit * SLIDER_SCALE))
+            self._widen_slider(value)
             self.spin.setValue(value)
             self.slider.setValue(round(value * SLIDER_SCALE))
 
@@ -80,9 +82,15 @@ class WeightEditor(QWidget):
             self.spin.setValue(ticks / SLIDER_SCALE)
         self.value_changed.emit(ticks / SLIDER_SCALE)
 
+    def _widen_slider(self, value: float) -> None:
+        span = max(SLIDER_RANGE, float(int(abs(value) + 0.999)))
+        if span * SLIDER_SCALE != self.slider.maximum():
+            self.slider.setRange(int(-span * SLIDER_SCALE), int(span * SLIDER_SCALE))
+
     @Slot(float)
     def _on_spin_changed(self, value: float) -> None:
         with QSignalBlocker(self.slider):
+            self._widen_slider(value)
             self.slider.setValue(round(value * SLIDER_SCALE))
         self.value_changed.emit(value)
 
@@ -119,12 +127,22 @@ class LoraRow(QFrame):
         outer.setSpacing(4)
 
         head = QHBoxLayout()
+        self.thumb = QLabel()
+        self.thumb.setFixedSize(THUMB, THUMB)
+        self.thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.thumb.setStyleSheet("background: palette(base); border-radius: 4px;")
+        if info is not None and info.preview is not None:
+            pix = QPixmap(str(info.preview))
+            if not pix.isNull():
+                self.thumb.setPixmap(pix.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatioByExpanding,
+                                                Qt.TransformationMode.SmoothTransformation))
         self.enabled = QCheckBox()
         self.enabled.setToolTip("Use this LoRA")
         self.name = QLabel(f"<b>{spec.display_name}</b>")
         self.name.setToolTip(str(spec.path))
         self.badge = QLabel()
         self.badge.setObjectName("badge")
+        self.badge.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         self.warning = QLabel()
         self.warning.setWordWrap(True)
         self.warning.setStyleSheet("color: #ff9a6b;")
@@ -137,6 +155,7 @@ class LoraRow(QFrame):
         remove.setToolTip("Remove from the mix")
         remove.setAccessibleName("Remove")
         self.remove_button = remove
+        head.addWidget(self.thumb)
         head.addWidget(self.enabled)
         head.addWidget(self.name, 1)
         head.addWidget(self.badge)
@@ -290,7 +309,7 @@ class MixerPanel(QWidget):
         lay.addWidget(scroll, 1)
 
         self.add_button.clicked.connect(self._on_add_clicked)
-        self.copy_button.clicked.connect(self._on_copy_clicked)
+        self.copy_button.clicked.connect(self.copy_as_prompt)
         state.mix_changed.connect(self._on_mix_changed)
         self._rebuild(state.mix)
 
@@ -378,5 +397,5 @@ class MixerPanel(QWidget):
         self.add_requested.emit()
 
     @Slot()
-    def _on_copy_clicked(self) -> None:
+    def copy_as_prompt(self) -> None:
         QGuiApplication.clipboard().setText(self.state.mix.to_prompt_syntax())

@@ -78,19 +78,15 @@ class EngineWorker(QObject):
         finally:
             self.idle.emit()
 
-    @Slot(object)
-    def preload(self, model: Path) -> None:
+    @Slot()
+    def warm_up(self) -> None:
+        """Import torch/diffusers and pick the device now, not when the user presses Generate."""
         try:
-            self.status.emit(f"Loading {Path(model).name}…")
-            self.engine.load_model(Path(model))
-            self.status.emit(f"Model ready: {Path(model).name}")
-        except LoraStudioError as err:
-            self.failed.emit(str(err))
-        except Exception as err:
+            _ = self.engine
+            self.status.emit("Engine ready")
+        except Exception as err:  # a broken install must not kill the window
             traceback.print_exc()
-            self.failed.emit(f"Unexpected error: {type(err).__name__}: {err}")
-        finally:
-            self.idle.emit()
+            self.failed.emit(f"The engine could not start: {err}")
 
     @Slot()
     def build_demo(self) -> None:
@@ -131,7 +127,7 @@ class EngineClient(QObject):
     demo_built = Signal(object)
 
     _generate = Signal(object)
-    _preload = Signal(object)
+    _warm_up = Signal()
     _build_demo = Signal()
 
     def __init__(self, data: DataDir, parent: QObject | None = None) -> None:
@@ -144,7 +140,7 @@ class EngineClient(QObject):
         self._jobs = 0
         self._started_at = 0.0
         self._generate.connect(self._worker.generate)
-        self._preload.connect(self._worker.preload)
+        self._warm_up.connect(self._worker.warm_up)
         self._build_demo.connect(self._worker.build_demo)
         self._worker.status.connect(self._on_worker_status)
         self._worker.device.connect(self._on_worker_device)
@@ -175,9 +171,9 @@ class EngineClient(QObject):
         self._started_at = time.monotonic()
         self._generate.emit(request)
 
-    def preload(self, model: Path) -> None:
-        self._queued()
-        self._preload.emit(model)
+    def warm_up(self) -> None:
+        """Start the engine in the background (not a job: the Generate button stays enabled)."""
+        self._warm_up.emit()
 
     def build_demo(self) -> None:
         self._queued()

@@ -1,0 +1,96 @@
+"""Take the README screenshots of the real window (run under Xvfb; see tools/screenshots.sh).
+
+  xvfb-run -a -s "-screen 0 1600x1000x24" env QT_QPA_PLATFORM=xcb .venv/bin/python tools/screenshots.py OUT_DIR
+
+Builds a temp data dir with the demo library, opens the window as `lorastudio app` does, mixes
+three LoRAs (one made for SDXL, so flagged), generates, and saves: main-window.png (after the
+generation), generating.png (mid-generation with the live preview), mixer.png (the mixer panel).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "desktop"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def main() -> None:
+    out = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "docs" / "screenshots")
+    out.mkdir(parents=True, exist_ok=True)
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from lorastudio.app import create_main_window
+    from lorastudio.core.engine.demo import build_demo_library
+    from lorastudio.core.paths import data_dir
+    from lorastudio.qt.theme import apply_theme
+
+    data = data_dir(tempfile.mkdtemp(prefix="lorastudio-shots-"))
+    lib = build_demo_library(data)
+    app = QApplication([])
+    apply_theme(app, "dark")
+    window = create_main_window(data)
+    window.resize(1560, 960)
+    window.show()
+    state = {"shot_mid": False}
+
+    def root_shot(name: str) -> None:
+        # The real X screen, as a user sees it (falls back to grab() without ImageMagick).
+        target = out / name
+        if os.environ.get("DISPLAY") and subprocess.run(
+                ["import", "-window", "root", "-crop", f"{window.width()}x{window.height()+30}+0+0",
+                 str(target)], check=False).returncode == 0:
+            return
+        window.grab().save(str(target))
+
+    def setup() -> None:
+        window.generation.select_model(lib.pipeline)
+        for path in (*lib.loras[:2], data.loras / "demo-xl-sketch.safetensors"):
+            window.add_lora(path)
+        window.mixer.rows[0].weight.spin.setValue(0.8)
+        window.mixer.rows[1].weight.spin.setValue(0.45)
+        window.mixer.rows[1].te_toggle.setChecked(True)
+        window.mixer.rows[2].enabled.setChecked(False)
+        g = window.generation
+        g.prompt.setPlainText("a lighthouse at dusk, inkwash style, neon glow, dramatic sky")
+        g.negative.setPlainText("blurry, lowres")
+        g.steps.setValue(30)
+        g.width_box.setValue(256)
+        g.height_box.setValue(256)
+        g.seed.setValue(1234)
+        window.mixer.grab().save(str(out / "mixer.png"))
+        window.engine.progress.connect(on_progress)
+        window.engine.finished.connect(on_finished)
+        window.engine.failed.connect(on_failed)
+        g.generate_button.click()
+
+    def on_progress(step: int, total: int, elapsed: float) -> None:
+        if step >= total // 2 and not state["shot_mid"]:
+            state["shot_mid"] = True
+            QTimer.singleShot(0, lambda: root_shot("generating.png"))
+
+    def on_finished(*_: object) -> None:
+        QTimer.singleShot(500, finish)
+
+    def on_failed(message: str) -> None:
+        print("generation failed:", message, file=sys.stderr)
+        finish()
+
+    def finish() -> None:
+        root_shot("main-window.png")
+        window.close()
+        app.quit()
+
+    QTimer.singleShot(3000, setup)
+    app.exec()
+    print(f"screenshots in {out}")
+
+
+if __name__ == "__main__":
+    main()
