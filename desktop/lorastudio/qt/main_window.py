@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from lorastudio import __version__
+from lorastudio.core.engine.memory import MemoryOptions
 from lorastudio.core.engine.mix import extract_prompt_loras, merge_prompt_loras
 from lorastudio.core.engine.request import GenerationRequest, LoraSpec
 from lorastudio.core.metadata.detect import FileInfo, inspect_path
@@ -212,6 +213,9 @@ class MainWindow(QMainWindow):
         self.generation.set_models([(f"{i.title or i.path.name}  [{i.base.label}]", i.path) for i in models])
         if not models:
             self.generation.model.setPlaceholderText("No model yet: create the demo library or add a folder")
+        vaes = sorted((i for i in self._infos() if i.kind is ModelKind.VAE and i.status == "ok"),
+                      key=lambda i: i.path.name.lower())
+        self.generation.set_vaes([(i.title or i.path.name, i.path) for i in vaes])
 
     def current_base(self) -> BaseArch | None:
         path = self.generation.current_model()
@@ -238,7 +242,9 @@ class MainWindow(QMainWindow):
         return GenerationRequest(
             model=s.model, prompt=prompt, negative_prompt=s.negative_prompt, loras=self.mix_state.mix.specs,
             seed=s.seed, steps=s.steps, cfg=s.cfg, width=s.width, height=s.height, sampler=s.sampler,
-            clip_skip=s.clip_skip, batch_count=s.batch_count, preview_every=max(1, s.steps // 10))
+            clip_skip=s.clip_skip, batch_count=s.batch_count, vae=s.vae, preview_every=max(1, s.steps // 10),
+            memory=MemoryOptions(attention_slicing=self.settings.attention_slicing,
+                                 vae_tiling=self.settings.vae_tiling, cpu_offload=self.settings.cpu_offload))
 
     def _resolve_lora_name(self, name: str) -> LoraSpec | None:
         wanted = name.strip().lower()

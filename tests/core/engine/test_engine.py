@@ -10,7 +10,7 @@ import pytest
 from lorastudio.core.cancel import CancelToken
 from lorastudio.core.engine.engine import DiffusersEngine
 from lorastudio.core.engine.request import GenerationRequest, LoraSpec
-from lorastudio.core.errors import GenerationCancelled, LoraLoadError, ModelLoadError
+from lorastudio.core.errors import GenerationCancelled, IncompatibleLoraError, LoraLoadError, ModelLoadError
 from lorastudio.core.paths import DataDir
 
 
@@ -48,7 +48,7 @@ def engine() -> DiffusersEngine:
 
 def test_mix_of_two_loras_equals_plain_diffusers(engine: DiffusersEngine, demo_data: DataDir,
                                                  demo_pipeline: Path) -> None:
-    ink, neon, _ = sorted(demo_data.loras.glob("*.safetensors"))
+    ink, neon = demo_data.loras / "demo-ink-wash.safetensors", demo_data.loras / "demo-neon-glow.safetensors"
     ours = engine.generate(_request(demo_pipeline, (LoraSpec(ink, 0.8), LoraSpec(neon, 0.5))))[0]
     reference = _plain_diffusers(demo_pipeline, [(ink, 0.8), (neon, 0.5)])
     assert np.array_equal(np.asarray(ours.image), reference)
@@ -56,7 +56,7 @@ def test_mix_of_two_loras_equals_plain_diffusers(engine: DiffusersEngine, demo_d
 
 def test_slider_change_reloads_nothing_and_zero_weights_give_base(
         engine: DiffusersEngine, demo_data: DataDir, demo_pipeline: Path) -> None:
-    ink, _, paper = sorted(demo_data.loras.glob("*.safetensors"))
+    ink, paper = demo_data.loras / "demo-ink-wash.safetensors", demo_data.loras / "demo-paper-cut.safetensors"
     base = np.asarray(engine.generate(_request(demo_pipeline))[0].image)
     with_loras = engine.generate(_request(demo_pipeline, (LoraSpec(ink, 1.0), LoraSpec(paper, 0.7))))
     loads = (engine.stats.pipeline_loads, engine.stats.lora_loads)
@@ -73,7 +73,7 @@ def test_slider_change_reloads_nothing_and_zero_weights_give_base(
 
 def test_text_encoder_weight_only_changes_text_encoder_part(
         engine: DiffusersEngine, demo_data: DataDir, demo_pipeline: Path) -> None:
-    ink = sorted(demo_data.loras.glob("*.safetensors"))[0]
+    ink = demo_data.loras / "demo-ink-wash.safetensors"
     full = engine.generate(_request(demo_pipeline, (LoraSpec(ink, 1.0),)))[0]
     same = engine.generate(_request(demo_pipeline, (LoraSpec(ink, 1.0, te_weight=1.0),)))[0]
     no_te = engine.generate(_request(demo_pipeline, (LoraSpec(ink, 1.0, te_weight=0.0),)))[0]
@@ -108,5 +108,8 @@ def test_not_a_pipeline_and_not_a_lora_give_clear_errors(
     checkpoint_part = demo_pipeline / "unet" / "diffusion_pytorch_model.safetensors"
     with pytest.raises(LoraLoadError, match="no LoRA weights"):
         engine.generate(_request(demo_pipeline, (LoraSpec(checkpoint_part, 1.0),)))
+    xl = demo_pipeline.parents[1] / "loras" / "demo-xl-sketch.safetensors"
+    with pytest.raises(IncompatibleLoraError, match=r"made for SDXL, but the current model is SD 1\.x"):
+        engine.generate(_request(demo_pipeline, (LoraSpec(xl, 1.0),)))
     # The engine still works after the failures.
     assert engine.generate(_request(demo_pipeline))[0].seed == 42

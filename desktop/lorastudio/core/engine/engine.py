@@ -17,7 +17,7 @@ from typing import Any
 from lorastudio.core.cancel import CancelToken
 from lorastudio.core.engine.device import DeviceChoice, choose_device
 from lorastudio.core.engine.loras import is_kohya, prepare_kohya, read_lora_state_dict
-from lorastudio.core.engine.memory import MemoryOptions, MemoryState, apply_memory_options
+from lorastudio.core.engine.memory import MemoryState, apply_memory_options
 from lorastudio.core.engine.previews import latents_to_rgb
 from lorastudio.core.engine.request import GenerationRequest, LoraSpec
 from lorastudio.core.engine.schedulers import make_scheduler
@@ -87,7 +87,6 @@ class DiffusersEngine:
         # Single-file checkpoints: family ("sd1"/"sd2"/"sdxl") -> diffusers config folder overriding
         # the shipped resources/configs/<family> (tests with tiny models, unusual checkpoints).
         self.single_file_configs: dict[str, Path] = {}
-        self.memory = MemoryOptions()  # set by the worker from Settings; applied before each generation
         self.memory_notes: tuple[str, ...] = ()  # e.g. "offload ignored on CPU", for the status bar
         self._memory_state = MemoryState()
         self._vae = VaeSwitch()
@@ -243,7 +242,7 @@ class DiffusersEngine:
         pipe = self.load_model(request.model)
         t_model = time.perf_counter()
         self.apply_mix(request.loras)
-        self.memory_notes = apply_memory_options(pipe, self.memory, self.choice, self._memory_state)
+        self.memory_notes = apply_memory_options(pipe, request.memory, self.choice, self._memory_state)
         self._vae.apply(pipe, request.vae, self.choice)  # cached; None restores the checkpoint's own
         t_mix = time.perf_counter()
         pipe.scheduler = make_scheduler(request.sampler, self._base_scheduler_config)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from lorastudio.core.engine.memory import MemoryOptions
+
 
 @dataclass(frozen=True)
 class LoraSpec:
@@ -37,6 +39,8 @@ class GenerationRequest:
     batch_count: int = 1
     vae: Path | None = None
     preview_every: int = 0  # 0: no live previews
+    # GPU memory savers from Settings; applied without a reload.
+    memory: MemoryOptions = field(default_factory=MemoryOptions)
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     def with_seed(self, seed: int) -> GenerationRequest:

@@ -49,6 +49,7 @@ class GenerationSettings:
     sampler: str
     clip_skip: int
     batch_count: int
+    vae: Path | None = None
 
 
 def format_duration(seconds: float) -> str:
@@ -117,6 +118,9 @@ class GenerationPanel(QWidget):
         self.clip_skip.setRange(1, 12)
         self.batch = QSpinBox()
         self.batch.setRange(1, 64)
+        self.vae = QComboBox()
+        self.vae.setToolTip("Decode with another VAE (a .safetensors file or a diffusers VAE folder)")
+        self.set_vaes([])
 
         self.generate_button = QPushButton("Generate")
         self.generate_button.setObjectName("primary")
@@ -152,6 +156,7 @@ class GenerationPanel(QWidget):
         form.addRow("Size", size_row)
         form.addRow("Batch count", self.batch)
         form.addRow("Clip skip", self.clip_skip)
+        form.addRow("VAE", self.vae)
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button, 2)
@@ -188,6 +193,14 @@ class GenerationPanel(QWidget):
         if self.current_model() != current:
             self._on_model_index(self.model.currentIndex())
 
+    def set_vaes(self, vaes: list[tuple[str, Path]]) -> None:
+        current = self.vae.currentData()
+        self.vae.clear()
+        self.vae.addItem("The model's own", None)
+        for label, path in vaes:
+            self.vae.addItem(label, str(path))
+        self.vae.setCurrentIndex(max(0, self.vae.findData(current)) if current else 0)
+
     def current_model(self) -> Path | None:
         data = self.model.currentData()
         return Path(data) if data else None
@@ -213,7 +226,7 @@ class GenerationPanel(QWidget):
             negative_prompt=self.negative.toPlainText().strip(), seed=seed, steps=self.steps.value(),
             cfg=self.cfg.value(), width=self.width_box.value(), height=self.height_box.value(),
             sampler=self.sampler.currentText(), clip_skip=self.clip_skip.value(),
-            batch_count=self.batch.value())
+            batch_count=self.batch.value(), vae=Path(self.vae.currentData()) if self.vae.currentData() else None)
 
     def apply_settings(self, s: GenerationSettings) -> None:
         """Restore values (history reuse, PNG drop)."""
@@ -230,6 +243,7 @@ class GenerationPanel(QWidget):
             self.sampler.setCurrentText(s.sampler)
         self.clip_skip.setValue(s.clip_skip)
         self.batch.setValue(s.batch_count)
+        self.vae.setCurrentIndex(max(0, self.vae.findData(str(s.vae))) if s.vae else 0)
 
     def insert_prompt_text(self, text: str) -> None:
         current = self.prompt.toPlainText().rstrip()

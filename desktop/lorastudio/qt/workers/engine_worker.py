@@ -66,6 +66,8 @@ class EngineWorker(QObject):
             from lorastudio.core.engine.output import save_png
 
             results = engine.generate(request, on_step=self._on_step, cancel=self._cancel)
+            for note in engine.memory_notes:
+                self.status.emit(note)
             paths = [save_png(r.image, request, r.seed, self._data.outputs) for r in results]
             self.finished.emit(results, paths)
         except GenerationCancelled:
