@@ -16,11 +16,11 @@ if os.environ.get("LORASTUDIO_BLOCK_QT") == "1":
     # Proves the core runs without Qt: any PySide6 import now fails.
     sys.modules["PySide6"] = None  # type: ignore[assignment]
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
-from lorastudio.core.paths import DataDir, data_dir  # noqa: E402
+from lorastudio.core.paths import DataDir, data_dir
 
 
 @pytest.fixture(scope="session", autouse=True)
