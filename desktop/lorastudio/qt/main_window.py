@@ -26,18 +26,27 @@ from lorastudio import __version__
 from lorastudio.core.engine.memory import MemoryOptions
 from lorastudio.core.engine.mix import extract_prompt_loras, merge_prompt_loras
 from lorastudio.core.engine.request import GenerationRequest, LoraSpec
+from lorastudio.core.errors import LoraStudioError
+from lorastudio.core.library.presets import PresetStore
 from lorastudio.core.metadata.detect import FileInfo, inspect_path
 from lorastudio.core.paths import DataDir
 from lorastudio.core.settings import Settings, save_settings
 from lorastudio.core.types import BaseArch, ModelKind
 from lorastudio.qt.state.mix_state import MixState
 from lorastudio.qt.widgets.generation_panel import GenerationPanel
+from lorastudio.qt.widgets.history_panel import (
+    HistoryPanel,
+    install_image_drop,
+    library_from_catalog,
+    restore_image,
+)
 from lorastudio.qt.widgets.hub_page import HubPage
 from lorastudio.qt.widgets.image_view import ImageView
 from lorastudio.qt.widgets.library_panel import LibraryPanel
 from lorastudio.qt.widgets.lora_picker import LoraPickerDialog
 from lorastudio.qt.widgets.mixer_panel import MixerPanel
 from lorastudio.qt.widgets.notice_bar import NoticeBar
+from lorastudio.qt.widgets.presets_bar import PresetsBar, apply_preset
 from lorastudio.qt.widgets.settings_dialog import SettingsDialog
 from lorastudio.qt.widgets.text_page import TextPage
 from lorastudio.qt.workers.engine_worker import EngineClient
@@ -62,19 +71,32 @@ class MainWindow(QMainWindow):
         self.library = LibraryPanel(data)
         self.generation = GenerationPanel()
         self.mixer = MixerPanel(self.mix_state)
+        self.presets = PresetsBar(PresetStore(data.catalog_db), self.mix_state, self.generation.settings)
+        self.history = HistoryPanel(data)
         self.image_view = ImageView()
         self.hub_page = HubPage(data)
         self.text_page = TextPage(data)
 
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.generation)
-        right.addWidget(self.mixer)
+        mix_box = QWidget()
+        mix_lay = QVBoxLayout(mix_box)
+        mix_lay.setContentsMargins(0, 0, 0, 0)
+        mix_lay.addWidget(self.presets)
+        mix_lay.addWidget(self.mixer, 1)
+        right.addWidget(mix_box)
         right.setStretchFactor(0, 0)
         right.setStretchFactor(1, 1)
         center = QWidget()
         center_lay = QVBoxLayout(center)
         center_lay.setContentsMargins(0, 0, 0, 0)
-        center_lay.addWidget(self.image_view, 1)
+        center_split = QSplitter(Qt.Orientation.Vertical)
+        center_split.addWidget(self.image_view)
+        center_split.addWidget(self.history)
+        center_split.setStretchFactor(0, 3)
+        center_split.setStretchFactor(1, 1)
+        center_split.setSizes([640, 220])
+        center_lay.addWidget(center_split, 1)
         workspace = QSplitter(Qt.Orientation.Horizontal)
         workspace.addWidget(self.library)
         workspace.addWidget(center)
@@ -100,6 +122,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"LoRA Studio {__version__} — data in {data.root}")
 
         self._build_menus()
+        self._image_drop = install_image_drop(self)
         self._connect_signals()
         self.refresh_models()
         # Importing torch/diffusers takes seconds: start now, in the engine thread, while the
@@ -182,6 +205,12 @@ class MainWindow(QMainWindow):
         self.library.checkpoint_activated.connect(self._on_library_checkpoint)
         self.library.demo_requested.connect(self._on_demo_requested)
         self.library.scan_finished.connect(self._on_library_changed)
+        self._image_drop.image_dropped.connect(self._on_image_dropped)
+        self.history.image_chosen.connect(self._on_history_image_chosen)
+        self.history.reuse_requested.connect(self._on_history_reuse)
+        self.history.failed.connect(self.notice.error)
+        self.presets.preset_chosen.connect(self._on_preset_chosen)
+        self.presets.failed.connect(self.notice.error)
         self.hub_page.installed.connect(self._on_hub_installed)
         self.hub_page.message.connect(self._on_page_message)
         self.text_page.message.connect(self._on_page_message)
@@ -302,6 +331,7 @@ class MainWindow(QMainWindow):
     def _on_engine_finished(self, results: object, paths: object) -> None:
         saved = [Path(p) for p in paths]  # type: ignore[attr-defined]
         self.last_result_paths = saved
+        self.history.add_results(saved)
         if saved:
             self.image_view.show_image(QImage(str(saved[-1])))
             took = sum(r.timings.get("denoise_and_decode", 0.0) for r in results)  # type: ignore[attr-defined]
@@ -317,6 +347,38 @@ class MainWindow(QMainWindow):
     def _on_engine_cancelled(self) -> None:
         self.generation.show_done("Cancelled")
         self.notice.info("Generation cancelled.")
+
+    # -- history, presets, dropped images ----------------------------------------------------
+    def restore_from_image(self, path: Path) -> None:
+        """Prompt, settings and LoRA mix from a PNG's infotext (ours, A1111's, Fooocus's...)."""
+        loras, models = library_from_catalog(self.data.catalog_db)
+        try:
+            plan = restore_image(path, self.generation, self.mix_state, loras, models)
+        except LoraStudioError as err:
+            self.notice.error(str(err))
+            return
+        if plan.missing:
+            self.notice.error(plan.summary())
+        else:
+            self.notice.info(plan.summary())
+
+    @Slot(str)
+    def _on_history_image_chosen(self, path: str) -> None:
+        self.image_view.show_image(QImage(path))
+
+    @Slot(str)
+    def _on_history_reuse(self, path: str) -> None:
+        self.restore_from_image(Path(path))
+
+    @Slot(str)
+    def _on_image_dropped(self, path: str) -> None:
+        self.restore_from_image(Path(path))
+
+    @Slot(object)
+    def _on_preset_chosen(self, preset: object) -> None:
+        missing = apply_preset(preset, self.generation, self.mix_state, self._resolve_lora_name)
+        if missing:
+            self.notice.error(f"Preset loaded without: {', '.join(missing)} (not in the library).")
 
     # -- library and mixer -------------------------------------------------------------------
     @Slot(str)
@@ -395,6 +457,11 @@ class MainWindow(QMainWindow):
             return
         self._shut_down = True
         self.engine.shutdown()
+        self.history.shutdown()
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self._image_drop)
+        self.presets.store.close()
         self.library.shutdown()
         self.hub_page.shutdown()
         self.text_page.shutdown()

@@ -6,6 +6,7 @@ import functools
 import os
 from pathlib import Path
 
+from lorastudio.core.engine.mix import LoraMix
 from lorastudio.core.engine.request import GenerationRequest
 from lorastudio.core.metadata.hashes import addnet_hash, addnet_short, autov2, sha256_file
 from lorastudio.core.metadata.infotext import Infotext, format_infotext
@@ -57,7 +58,7 @@ def build_infotext(request: GenerationRequest, seed: int) -> Infotext:
 
 def infotext_prompt(request: GenerationRequest) -> str:
     """The prompt as A1111 writes it: with ``<lora:name:weight>`` tags, so it pastes back in."""
-    tags = " ".join(f"<lora:{_alias(s.display_name)}:{s.weight:g}>" for s in request.active_loras)
+    tags = LoraMix(request.active_loras).to_prompt_syntax()
     return f"{request.prompt} {tags}".strip() if tags else request.prompt
 
 

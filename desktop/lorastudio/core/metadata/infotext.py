@@ -41,7 +41,7 @@ def _split_pairs(line: str) -> list[tuple[str, str]]:
                 value, end = line[start:stop], stop
         elif start < len(line) and line[start] == '"':
             q = _QUOTED.match(line, start)
-            if q is not None and re.match(r"\s*(,|$)", line[q.end():]):
+            if q is not None and re.match(r"\s*(,|$)", line[q.end() :]):
                 try:
                     value = json.loads(q.group(0))
                 except ValueError:
@@ -153,7 +153,7 @@ def parse_infotext(text: str) -> Infotext:
     for line in lines:
         if not in_negative and line.lstrip().startswith(_NEGATIVE):
             in_negative = True
-            line = line.lstrip()[len(_NEGATIVE):].lstrip()
+            line = line.lstrip()[len(_NEGATIVE) :].lstrip()
         (negative if in_negative else prompt).append(line)
     return Infotext("\n".join(prompt).strip(), "\n".join(negative).strip(), params)
 
