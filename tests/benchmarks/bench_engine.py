@@ -12,7 +12,9 @@ the tiny demo model: that is the GPU figure; on a CPU it is slow.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import operator
 import os
 import statistics
 import subprocess
@@ -92,7 +94,7 @@ def bare_generate(pipe, args) -> float:  # type: ignore[no-untyped-def]
 def child(side: str, model: str, loras: list[str], args) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """Run one side in a fresh process and report its peak RSS (ru_maxrss)."""
     cmd = [sys.executable, __file__, "--child", side, "--model", model, "--steps", str(args.steps),
-           "--size", str(args.size), *sum((["--lora", p] for p in loras), [])]
+           "--size", str(args.size), *functools.reduce(operator.iadd, (["--lora", p] for p in loras), [])]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 

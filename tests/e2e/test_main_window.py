@@ -74,7 +74,8 @@ def _generate(qtbot, win) -> np.ndarray:  # type: ignore[no-untyped-def]
         qtbot.mouseClick(win.generation.generate_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not win.engine.busy, timeout=TIMEOUT)
     saved = win.last_result_paths[-1]
-    assert saved.exists() and saved.parent == win.data.outputs
+    assert saved.exists()
+    assert saved.parent == win.data.outputs
     shown = win.image_view.image()
     assert shown is not None
     return _as_array(shown)
@@ -102,7 +103,9 @@ def test_mix_two_loras_in_the_window_equals_plain_diffusers(qtbot, window, data:
     from PIL import Image
 
     text = Image.open(window.last_result_paths[-1]).text["parameters"]
-    assert "Steps: 3" in text and "Seed: 1234" in text and "Lora hashes:" in text
+    assert "Steps: 3" in text
+    assert "Seed: 1234" in text
+    assert "Lora hashes:" in text
 
     engine = window.engine.worker.engine
     loads = (engine.stats.pipeline_loads, engine.stats.lora_loads)

@@ -117,3 +117,19 @@ def test_pipeline_folder_import(tmp_path: Path, data: DataDir, catalog: Catalog)
     assert result.destination == data.checkpoints / "pipe"
     assert (result.destination / "unet" / "diffusion_pytorch_model.safetensors").exists()
     assert catalog.get(result.destination).info.kind.value == "pipeline"
+
+
+def test_same_bytes_elsewhere_in_the_library_are_found_before_hashing(
+    tmp_path: Path, data: DataDir, catalog: Catalog
+) -> None:
+    from lorastudio.core.library.scanner import scan
+
+    existing = write(data.loras / "styles" / "deep.safetensors", kohya_sd15())  # not in the destination folder
+    scan(catalog, [data.models])  # catalogued, not hashed yet
+    copy = tmp_path / "other.safetensors"
+    copy.write_bytes(existing.read_bytes())
+    result = import_path(data, catalog, copy)
+    assert result.action == "duplicate"
+    assert result.destination == existing
+    assert catalog.get(existing).sha256  # hashed on the way, kept for next time
+    assert not (data.loras / "other.safetensors").exists()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -164,10 +165,13 @@ class DiffusersEngine:
         sd = read_lora_state_dict(path)
         name = _adapter_id(path)
         try:
-            if is_kohya(sd):
-                self._pipe.load_lora_weights(prepare_kohya(sd), adapter_name=name)
-            else:
-                self._pipe.load_lora_weights(str(path), adapter_name=name)
+            with warnings.catch_warnings():
+                # peft warns "Already found a peft_config" for every second adapter: by design here.
+                warnings.filterwarnings("ignore", message="Already found a `peft_config`")
+                if is_kohya(sd):
+                    self._pipe.load_lora_weights(prepare_kohya(sd), adapter_name=name)
+                else:
+                    self._pipe.load_lora_weights(str(path), adapter_name=name)
         except (ValueError, KeyError, RuntimeError, TypeError) as err:
             self._discard_partial(name)
             msg = str(err).splitlines()[0][:200]
