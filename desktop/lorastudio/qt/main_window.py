@@ -205,6 +205,7 @@ class MainWindow(QMainWindow):
         self.library.checkpoint_activated.connect(self._on_library_checkpoint)
         self.library.demo_requested.connect(self._on_demo_requested)
         self.library.scan_finished.connect(self._on_library_changed)
+        self.library.message.connect(self._on_page_message)
         self._image_drop.image_dropped.connect(self._on_image_dropped)
         self.history.image_chosen.connect(self._on_history_image_chosen)
         self.history.reuse_requested.connect(self._on_history_reuse)

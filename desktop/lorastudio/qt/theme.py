@@ -37,6 +37,10 @@ QFrame#notice {{ border-radius: 4px; padding: 2px; }}
 QFrame#notice[level="error"] {{ background: #5c1f24; }}
 QFrame#notice[level="info"] {{ background: #243b5c; }}
 QLabel#sectionTitle {{ font-weight: 600; font-size: 13px; }}
+QCheckBox::indicator {{ width: 13px; height: 13px; border: 1px solid #7a7f88; border-radius: 3px;
+                        background: palette(base); }}
+QCheckBox::indicator:checked {{ background: {ACCENT}; border-color: {ACCENT}; }}
+QCheckBox::indicator:disabled {{ border-color: #4a4d55; }}
 """
 
 

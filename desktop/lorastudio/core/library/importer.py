@@ -126,11 +126,22 @@ def _duplicate_of(catalog: Catalog, folder: Path, source: Path, hashes: FileHash
         if not record.missing and record.path.exists() and record.path.resolve() != source.resolve():
             return record.path
     size = source.stat().st_size
+    for path, _size in catalog.unhashed(size=size):  # same size, not hashed yet: hash them now
+        if path.resolve() == source.resolve():
+            continue
+        try:
+            known = hash_file(path)
+        except (OSError, BadModelFile):
+            continue
+        record = catalog.get(path)
+        catalog.set_hashes(path, known, embedded_hash_matches(record.info.metadata if record else {}, known))
+        if known.sha256 == hashes.sha256:
+            return path
     try:
         neighbours = [p for p in folder.iterdir() if p.is_file() and p.stat().st_size == size]
     except OSError:
         neighbours = []
-    for p in neighbours:  # files already there but not hashed yet
+    for p in neighbours:  # files already there but not in the catalog yet
         if p.resolve() != source.resolve():
             try:
                 if hash_file(p).sha256 == hashes.sha256:

@@ -134,9 +134,18 @@ class LibraryModel(QAbstractTableModel):
         return self._query
 
     def set_current_base(self, base: str) -> None:
-        if base != self._current_base:
-            self._current_base = base
-            self._refilter()
+        """The current checkpoint's base ("" = no checkpoint: no badges, nothing hidden)."""
+        if base == self._current_base:
+            return
+        self._current_base = base
+        if self._query.compatible_only or self._hidden_incompatible:
+            self._refilter()  # rows come and go
+        elif self._rows:  # only the badges change: keep the view (selection, scroll) still
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, 0), [COMPAT_ROLE])
+            self.counts_changed.emit(len(self._rows), len(self._all), 0)
+
+    def current_base(self) -> str:
+        return self._current_base
 
     def set_thumbnail(self, preview: str, pixmap: QPixmap) -> None:
         self._thumbs[preview] = pixmap

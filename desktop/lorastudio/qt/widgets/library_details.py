@@ -122,15 +122,15 @@ class LibraryDetails(QWidget):
         lay.addWidget(self.compat)
         lay.addLayout(buttons)
         lay.addLayout(self.facts)
-        heading = QLabel("Your notes")
-        heading.setStyleSheet("font-weight: 600; margin-top: 8px;")
-        lay.addWidget(heading)
-        lay.addLayout(user_box)
-        meta_heading = QLabel("File metadata")
-        meta_heading.setStyleSheet("font-weight: 600; margin-top: 8px;")
-        lay.addWidget(meta_heading)
-        lay.addWidget(self.metadata)
-        lay.addStretch(1)
+        for text, content in (("Your notes", user_box), ("File metadata", self.metadata)):
+            heading = QLabel(text)
+            heading.setObjectName("sectionTitle")  # the theme's section style, aligned with the rest
+            heading.setContentsMargins(0, 8, 0, 0)
+            lay.addWidget(heading)
+            if isinstance(content, QFormLayout):
+                lay.addLayout(content)
+            else:
+                lay.addWidget(content, 1)  # the metadata table takes the room a tall pane has
         self.show_record(None)
 
     def record(self) -> CatalogRecord | None:
@@ -176,7 +176,7 @@ class LibraryDetails(QWidget):
         self.path_label.setText(clean_text(str(info.path)))
         compat = compatibility(record, current_base)
         self.compat.setText(_COMPAT_TEXT.get(compat, ""))
-        color = {"ok": "#2e7d32", "mismatch": "#c62828"}.get(compat, "")
+        color = {"ok": "#43a047", "mismatch": "#e05252"}.get(compat, "")  # readable on dark and light
         self.compat.setStyleSheet(f"color: {color}; font-weight: 600;" if color else "")
         self.copy_sha.setEnabled(record.sha256 is not None)
         self.copy_addnet.setEnabled(record.addnet is not None)

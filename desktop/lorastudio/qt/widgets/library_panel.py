@@ -1,11 +1,46 @@
-"""The library browser: a grid of cards (or a list) over the catalog, filters and a details pane."""
+"""The library browser: a grid of cards (or a list) over the catalog, filters and a details pane.
+
+Files and folders dropped on the panel (or picked with Install…) are installed into the data dir;
+the library rescans when the app comes back to the foreground (at most every 10 s) and, a moment
+after a change, when a file appears in or leaves a top-level model folder of a source.
+"""
 
 from __future__ import annotations
 
+import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, QThread, QTimer, Signal, Slot
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPainter, QPainterPath, QPalette, QPixmap
+from PySide6.QtCore import (
+    QFileSystemWatcher,
+    QMimeData,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    QThread,
+    QTimer,
+    Signal,
+    Slot,
+)
+from PySide6.QtGui import (
+    QColor,
+    QDragEnterEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QFont,
+    QFontMetrics,
+    QGuiApplication,
+    QIcon,
+    QImage,
+    QPainter,
+    QPainterPath,
+    QPalette,
+    QPixmap,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -16,6 +51,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
+    QMenu,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -30,6 +66,7 @@ from PySide6.QtWidgets import (
 )
 
 from lorastudio.core.library.catalog import Catalog, CatalogRecord, UserData
+from lorastudio.core.library.importer import ImportMode
 from lorastudio.core.library.scanner import ScanResult, default_roots
 from lorastudio.core.metadata.detect import FileInfo
 from lorastudio.core.paths import DataDir
@@ -38,15 +75,22 @@ from lorastudio.core.types import BaseArch, ModelKind
 from lorastudio.qt.models.library_model import (
     COMPAT_ROLE,
     KIND_LABELS,
+    MIME_PATH,
     RECORD_ROLE,
     LibraryModel,
     LibraryQuery,
     SortKey,
 )
 from lorastudio.qt.widgets.library_details import LibraryDetails
+from lorastudio.qt.widgets.library_installer import LibraryInstaller
 from lorastudio.qt.workers.library_worker import LibraryWorker, ThumbnailWorker
 
 CARD_W, CARD_H, THUMB_H = 176, 236, 176
+FOCUS_RESCAN_INTERVAL_S = 10.0  # a warm rescan of 10k files costs ~0.2 s: often enough, not on every alt-tab
+WATCH_DEBOUNCE_MS = 1500  # a copy in progress changes a folder many times: scan once it settles
+MAX_WATCHED_FOLDERS = 256  # inotify watches are a per-user budget; deeper changes wait for focus
+WIDE_LAYOUT_PX = 1000  # from this width on, the details pane sits beside the cards
+OFFERED_INSTALLS_KEY = "offered_existing_installs"  # Settings.extra flag: the first-run offer is made once
 _KIND_COLORS = {
     ModelKind.LORA: "#4f7cac",
     ModelKind.LYCORIS: "#6b5fa8",
@@ -55,6 +99,8 @@ _KIND_COLORS = {
     ModelKind.EMBEDDING: "#a8783f",
     ModelKind.VAE: "#8f3f6b",
 }
+_FITS_TIP_OFF = "Pick a checkpoint first: then LoRAs trained for another base can be hidden"
+_FITS_TIP_ON = "Hide LoRAs trained for another base than the current checkpoint (the count stays shown)"
 _COMPAT_BADGE = {"ok": ("✓ fits", "#2e7d32"), "mismatch": ("✗ other base", "#c62828"), "unknown": ("? base", "#6d6d6d")}
 
 
@@ -164,6 +210,30 @@ class LibraryCardDelegate(QStyledItemDelegate):
         painter.drawText(r, Qt.AlignmentFlag.AlignCenter, text)
 
 
+class LibraryListNameDelegate(QStyledItemDelegate):
+    """Name column of the list: a small square thumbnail, and the same indent when there is none."""
+
+    ICON = 20
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        blank = QPixmap(self.ICON, self.ICON)
+        blank.fill(Qt.GlobalColor.transparent)
+        self._blank = QIcon(blank)
+
+    def initStyleOption(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+        super().initStyleOption(option, index)
+        pix = index.data(Qt.ItemDataRole.DecorationRole)
+        if isinstance(pix, QPixmap) and not pix.isNull():
+            side = min(pix.width(), pix.height())  # a centred square, not the whole picture squashed
+            square = pix.copy((pix.width() - side) // 2, (pix.height() - side) // 2, side, side)
+            option.icon = QIcon(square)  # type: ignore[attr-defined]
+        else:
+            option.icon = self._blank  # type: ignore[attr-defined]
+        option.features |= QStyleOptionViewItem.ViewItemFeature.HasDecoration  # type: ignore[attr-defined]
+        option.decorationSize = QSize(self.ICON, self.ICON)  # type: ignore[attr-defined]
+
+
 class LibraryPanel(QWidget):
     """Browse, search and inspect the model library.
 
@@ -173,6 +243,8 @@ class LibraryPanel(QWidget):
         selection_changed(str path): the selected entry ("" when none)
         demo_requested(): the user asked for the demo library (empty state)
         scan_finished(): a scan (and hashing) round ended and the view is up to date
+        message(str level, str text): a notice for the window's notice bar ("info" / "error"),
+            e.g. one summary per install
     """
 
     checkpoint_activated = Signal(str)
@@ -180,9 +252,21 @@ class LibraryPanel(QWidget):
     selection_changed = Signal(str)
     demo_requested = Signal()
     scan_finished = Signal()
+    message = Signal(str, str)
     _thumbnail_request = Signal(str)
 
-    def __init__(self, data_dir: DataDir, parent: QWidget | None = None, auto_scan: bool = True) -> None:
+    def __init__(
+        self,
+        data_dir: DataDir,
+        parent: QWidget | None = None,
+        auto_scan: bool = True,
+        installs_home: Path | None = None,
+        watch_folders: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """``auto_scan``: scan now and offer existing installs on first run; ``installs_home``: where
+        to look for other apps' installs (tests pass a fake home); ``watch_folders`` (default: as
+        ``auto_scan``) rescans after changes in the sources' top-level folders."""
         super().__init__(parent)
         self._data = data_dir
         self._catalog = Catalog(data_dir.catalog_db)
@@ -190,14 +274,39 @@ class LibraryPanel(QWidget):
         self._scan_thread: QThread | None = None
         self._scan_worker: LibraryWorker | None = None
         self._rescan_again = False
+        self._select_after_scan = ""
+        self._closed = False  # after shutdown(): late queued signals and timers do nothing
+        self._clock = clock
+        self._last_scan_started = clock()
         self.model = LibraryModel(self)
+        self.installer = LibraryInstaller(data_dir, self.roots, self, home=installs_home)
         self._build_ui()
         self._start_thumbnails()
         self.model.counts_changed.connect(self._on_model_counts_changed)
         self.model.thumbnail_needed.connect(self._on_model_thumbnail_needed)
+        self.installer.message.connect(self.message)
+        self.installer.installed.connect(self._on_installer_installed)
+        self.installer.busy_changed.connect(self._on_installer_busy_changed)
+        self.installer.progress.connect(self._on_installer_progress)
+        self.installer.roots_chosen.connect(self._on_installer_roots_chosen)
+        self.setAcceptDrops(True)
+        app = QGuiApplication.instance()
+        if isinstance(app, QGuiApplication):
+            app.applicationStateChanged.connect(self._on_application_state_changed)
+        self._watcher: QFileSystemWatcher | None = None
+        self.watch_timer = QTimer(self)
+        self.watch_timer.setSingleShot(True)
+        self.watch_timer.setInterval(WATCH_DEBOUNCE_MS)
+        self.watch_timer.timeout.connect(self._on_watch_timer_timeout)
+        if auto_scan if watch_folders is None else watch_folders:
+            self._watcher = QFileSystemWatcher(self)
+            self._watcher.directoryChanged.connect(self._on_watcher_directory_changed)
+            self._update_watches()
         self.reload()
         if auto_scan:
             QTimer.singleShot(0, self.rescan)
+            if self._is_first_run():
+                QTimer.singleShot(0, self._offer_existing_installs)
 
     # -- UI --------------------------------------------------------------------------------------
 
@@ -224,8 +333,8 @@ class LibraryPanel(QWidget):
         self.source_filter = QComboBox()
         self.favorites = QCheckBox("Favorites")
         self.compatible_only = QCheckBox("Fits checkpoint")
-        self.compatible_only.setToolTip("Hide LoRAs trained for another base than the current checkpoint")
         self.compatible_only.setEnabled(False)
+        self.compatible_only.setToolTip(_FITS_TIP_OFF)
         self.sort = QComboBox()
         for label, key in (
             ("Name", SortKey.NAME),
@@ -238,13 +347,38 @@ class LibraryPanel(QWidget):
         self.view_toggle.setText("List")
         self.view_toggle.setCheckable(True)
         self.view_toggle.setToolTip("Switch between cards and a list")
-        self.rescan_button = QPushButton("Rescan")
-        self.add_button = QPushButton("Add folder…")
+        self.rescan_button = QToolButton()
+        self.rescan_button.setText("Rescan")
+        self.rescan_button.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_BrowserReload))
+        self.rescan_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)  # room for the search
+        self.rescan_button.setToolTip(
+            "Look for new, changed and removed files now (also done when LoRA Studio comes back to the front)"
+        )
+        # One button for every way in: a click installs files (copy / move / link into the app's
+        # folders); its menu also installs a folder, uses a folder in place, or finds other apps' installs.
+        self.install_button = QToolButton()
+        self.install_button.setText("Install…")
+        self.install_button.setToolTip(
+            "Install model files into the library (or drop them here).\n"
+            "The arrow: install a folder, use a folder where it is, find existing installs."
+        )
+        self.install_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        install_menu = QMenu(self.install_button)
+        self.install_files_action = install_menu.addAction("Install files…")
+        self.install_folder_action = install_menu.addAction("Install a folder of models…")
+        install_menu.addSeparator()
+        self.add_folder_action = install_menu.addAction("Add a folder (used where it is)…")
+        self.find_installs_action = install_menu.addAction("Find existing installs…")
+        install_menu.setToolTipsVisible(True)
+        self.find_installs_action.setToolTip(
+            "Look for AUTOMATIC1111, Forge, ComfyUI, InvokeAI and the Hugging Face cache"
+        )
+        self.install_button.setMenu(install_menu)
 
         # Three short rows: the panel shares the window with the image and the mixer.
         top = QHBoxLayout()
         top.addWidget(self.search, 1)
-        for w in (self.view_toggle, self.rescan_button, self.add_button):
+        for w in (self.view_toggle, self.rescan_button, self.install_button):
             top.addWidget(w)
         filters = QHBoxLayout()
         for w in (self.kind_filter, self.base_filter, self.source_filter):
@@ -282,7 +416,14 @@ class LibraryPanel(QWidget):
         self.table.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(24)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table.setItemDelegateForColumn(0, LibraryListNameDelegate(self.table))
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(48)
+        # Fixed starting widths: ResizeToContents would measure all 10k rows on every reset.
+        for column, width in enumerate((0, 90, 80, 76, 150, 200)):
+            if width:
+                self.table.setColumnWidth(column, width)
         self.table.setShowGrid(False)
         self.table.setAlternatingRowColors(True)
 
@@ -294,21 +435,27 @@ class LibraryPanel(QWidget):
         el = QVBoxLayout(empty)
         el.addStretch(1)
         self.empty_label = QLabel(
-            "Your library is empty.\n\nAdd a folder of models (an AUTOMATIC1111, ComfyUI or "
-            "Forge models folder works as it is), or create a small demo library to try "
-            "LoRA Studio out."
+            "Your library is empty.\n\nDrop model files here to install them, use the models of "
+            "an AUTOMATIC1111, Forge, ComfyUI or InvokeAI install where they are, or create a small "
+            "demo library to try LoRA Studio out."
         )
         self.empty_label.setWordWrap(True)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_find = QPushButton("Find existing installs…")
         self.empty_add = QPushButton("Add folder…")
         self.empty_demo = QPushButton("Create demo library")
         row = QHBoxLayout()
         row.addStretch(1)
+        row.addWidget(self.empty_find)
         row.addWidget(self.empty_add)
-        row.addWidget(self.empty_demo)
         row.addStretch(1)
+        row2 = QHBoxLayout()
+        row2.addStretch(1)
+        row2.addWidget(self.empty_demo)
+        row2.addStretch(1)
         el.addWidget(self.empty_label)
         el.addLayout(row)
+        el.addLayout(row2)
         el.addStretch(2)
         self.no_match = QLabel("Nothing matches the search and filters.")
         self.no_match.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -319,20 +466,32 @@ class LibraryPanel(QWidget):
         self.stack.addWidget(self.no_match)  # 2
 
         self.details = LibraryDetails()
+        # Details below the cards in the narrow side panel, beside them when the panel is wide.
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.stack)
         splitter.addWidget(self.details)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         splitter.setSizes([520, 340])
+        splitter.setChildrenCollapsible(False)
+        self.splitter = splitter
 
         self.status = QLabel()
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(240)
         self.progress.setVisible(False)
+        self.import_progress = QProgressBar()
+        self.import_progress.setMaximumWidth(240)
+        self.import_progress.setVisible(False)
+        self.import_cancel = QToolButton()
+        self.import_cancel.setText("Stop")
+        self.import_cancel.setToolTip("Stop installing; what is already installed stays")
+        self.import_cancel.setVisible(False)
         bottom = QHBoxLayout()
         bottom.addWidget(self.status, 1)
         bottom.addWidget(self.progress)
+        bottom.addWidget(self.import_progress)
+        bottom.addWidget(self.import_cancel)
 
         lay = QVBoxLayout(self)
         lay.addLayout(bar)
@@ -350,8 +509,14 @@ class LibraryPanel(QWidget):
         self.compatible_only.toggled.connect(self._apply_query)
         self.view_toggle.toggled.connect(self._on_view_toggled)
         self.rescan_button.clicked.connect(self.rescan)
-        self.add_button.clicked.connect(self._on_add_clicked)
+        self.add_folder_action.triggered.connect(self._on_add_clicked)
+        self.find_installs_action.triggered.connect(self.find_existing_installs)
+        self.install_button.clicked.connect(self.installer.pick_files)
+        self.install_files_action.triggered.connect(self.installer.pick_files)
+        self.install_folder_action.triggered.connect(self.installer.pick_folder)
+        self.import_cancel.clicked.connect(self.installer.cancel)
         self.empty_add.clicked.connect(self._on_add_clicked)
+        self.empty_find.clicked.connect(self.find_existing_installs)
         self.empty_demo.clicked.connect(self.demo_requested)
         self.grid.selectionModel().currentChanged.connect(self._on_current_changed)
         self.table.selectionModel().currentChanged.connect(self._on_current_changed)
@@ -381,13 +546,40 @@ class LibraryPanel(QWidget):
 
     def add_root(self, folder: Path) -> None:
         """Add an external folder (used in place, never copied) and scan it."""
+        self.add_roots([folder])
+
+    def add_roots(self, folders: list[Path]) -> None:
+        """Add external folders (used in place, never copied), then scan once."""
         settings = load_settings(self._data.settings_file)
         roots = list(settings.external_roots)
-        if str(folder) not in roots:
-            roots.append(str(folder))
+        for folder in folders:
+            if str(folder) not in roots:
+                roots.append(str(folder))
+        if tuple(roots) != settings.external_roots:
             save_settings(self._data.settings_file, settings.updated(external_roots=tuple(roots)))
         self._fill_sources()
+        self._update_watches()
         self.rescan()
+
+    def install_paths(
+        self, paths: list[Path], mode: ImportMode | None = None, convert_pickles: bool | None = None
+    ) -> None:
+        """Install files/folders into the library in the background; one ``message`` sums it up.
+
+        Without ``mode`` the user is asked (copy, move or link; pickle conversion), unless they
+        chose to keep their answer for the session. The new item is selected after the rescan.
+        """
+        if mode is None:
+            self.installer.install([Path(p) for p in paths])
+        else:
+            convert = self.installer.convert_pickles if convert_pickles is None else convert_pickles
+            self.installer.install_with([Path(p) for p in paths], mode, convert)
+
+    @Slot()
+    def find_existing_installs(self) -> None:
+        """Look for other apps' model folders off the GUI thread and offer them in a dialog."""
+        self.status.setText("Looking for existing installs…")
+        self.installer.find_installs(quiet=False)
 
     def record(self, path: str) -> FileInfo | None:
         """What the library knows about ``path`` (name, kind, base, trigger words, preview), or None."""
@@ -406,6 +598,8 @@ class LibraryPanel(QWidget):
     @Slot()
     def reload(self) -> None:
         """Re-read the catalog into the view, keeping the selection."""
+        if self._closed:
+            return
         selected = self.selected_path()
         self.model.set_records(self._catalog.records())
         if selected:
@@ -415,6 +609,9 @@ class LibraryPanel(QWidget):
     @Slot()
     def rescan(self) -> None:
         """Scan all roots in the background, then hash new files; the view refreshes when done."""
+        if self._closed:
+            return
+        self._last_scan_started = self._clock()
         if self._scan_thread is not None:
             self._rescan_again = True
             return
@@ -440,10 +637,23 @@ class LibraryPanel(QWidget):
 
     @Slot(str)
     def set_current_base(self, base_arch_value: str) -> None:
-        """The base of the current checkpoint ("sd1", "sdxl", ...; "" for none) for compat badges."""
+        """The base of the current checkpoint ("sd1", "sdxl", ...) for compat badges and the
+        "Fits checkpoint" filter; "" means no checkpoint: no badges, and the filter is off."""
+        if base_arch_value == self._current_base:
+            return
+        selected = self.selected_path()
         self._current_base = base_arch_value
         self.compatible_only.setEnabled(bool(base_arch_value))
+        self.compatible_only.setToolTip(_FITS_TIP_ON if base_arch_value else _FITS_TIP_OFF)
+        if not base_arch_value and self.compatible_only.isChecked():
+            self.compatible_only.blockSignals(True)  # the query below is rebuilt once, not twice
+            self.compatible_only.setChecked(False)
+            self.compatible_only.blockSignals(False)
+            self._apply_query()
         self.model.set_current_base(base_arch_value)
+        if selected and self.selected_path() != selected:
+            self.select_path(selected)
+        self._update_stack()
         self._refresh_details()
 
     def selected_path(self) -> str:
@@ -454,7 +664,9 @@ class LibraryPanel(QWidget):
     def select_path(self, path: str) -> None:
         row = self.model.row_of(path)
         if row >= 0:
-            self._active_view().setCurrentIndex(self.model.index(row, 0))
+            view = self._active_view()
+            view.setCurrentIndex(self.model.index(row, 0))
+            view.scrollTo(view.currentIndex())
 
     def set_query(self, query: LibraryQuery) -> None:
         """Set search text and filters programmatically (the widgets follow)."""
@@ -469,8 +681,29 @@ class LibraryPanel(QWidget):
     def mark_used(self, path: str) -> None:
         self._catalog.mark_used(Path(path))
 
+    def rescan_if_stale(self) -> bool:
+        """Rescan unless a scan started less than ``FOCUS_RESCAN_INTERVAL_S`` ago; True if it did."""
+        if self._clock() - self._last_scan_started < FOCUS_RESCAN_INTERVAL_S:
+            return False
+        self.rescan()
+        return True
+
+    def watched_folders(self) -> list[str]:
+        return self._watcher.directories() if self._watcher is not None else []
+
     def shutdown(self) -> None:
         """Stop and wait for the worker threads (call on window close)."""
+        self._closed = True
+        app = QGuiApplication.instance()
+        if isinstance(app, QGuiApplication):
+            try:
+                app.applicationStateChanged.disconnect(self._on_application_state_changed)
+            except (RuntimeError, TypeError):
+                pass
+        self.watch_timer.stop()
+        if self._watcher is not None:
+            self._watcher.directoryChanged.disconnect(self._on_watcher_directory_changed)
+        self.installer.shutdown()
         self._rescan_again = False
         if self._scan_worker is not None:
             self._scan_worker.request_cancel()
@@ -495,6 +728,7 @@ class LibraryPanel(QWidget):
         self._thumb_thread.start()
 
     def _update_stack(self) -> None:
+        self.details.setVisible(bool(self.model.records()))  # nothing to detail in an empty library
         if not self.model.records():
             self.stack.setCurrentIndex(0)
         elif self.model.rowCount() == 0:
@@ -503,6 +737,8 @@ class LibraryPanel(QWidget):
             self.stack.setCurrentIndex(1)
 
     def _refresh_details(self) -> None:
+        if self._closed:
+            return
         path = self.selected_path()
         record = self._catalog.get(Path(path)) if path else None
         thumb = self.thumbnail(path) if path else None
@@ -512,6 +748,7 @@ class LibraryPanel(QWidget):
 
     @Slot()
     def _apply_query(self) -> None:
+        selected = self.selected_path()
         self.model.set_query(
             LibraryQuery(
                 text=self.search.text(),
@@ -523,6 +760,8 @@ class LibraryPanel(QWidget):
                 sort=self.sort.currentData() or SortKey.NAME,
             )
         )
+        if selected:  # keep the selection when it is still shown
+            self.select_path(selected)
         self._update_stack()
 
     @Slot(str)
@@ -609,7 +848,8 @@ class LibraryPanel(QWidget):
 
     @Slot(object)
     def _on_worker_scanned(self, result: ScanResult) -> None:
-        self.reload()
+        if result.added or result.updated or result.missing:  # an unchanged library keeps its view as is
+            self.reload()
         if result.walk_errors:
             self.status.setText(f"Some folders could not be read: {result.walk_errors[0]}")
 
@@ -629,7 +869,143 @@ class LibraryPanel(QWidget):
         self._scan_worker = None
         self.progress.setVisible(False)
         self.status.setText(getattr(self, "_counts_text", ""))
+        self._update_watches()  # new subfolders appear in scans
+        if self._select_after_scan:
+            self._reveal(self._select_after_scan)
+            self._select_after_scan = ""
         self.scan_finished.emit()
         if self._rescan_again:
             self._rescan_again = False
             self.rescan()
+
+    def _reveal(self, path: str) -> None:
+        """Select ``path``; clear the search and filters first if they hide it."""
+        if self.model.row_of(path) < 0 and self.model.record_for(path) is not None:
+            self.set_query(LibraryQuery(sort=self.sort.currentData() or SortKey.NAME))
+        self.select_path(path)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        wide = event.size().width() >= WIDE_LAYOUT_PX
+        orientation = Qt.Orientation.Horizontal if wide else Qt.Orientation.Vertical
+        if self.splitter.orientation() != orientation:
+            self.splitter.setOrientation(orientation)
+            if wide:
+                self.splitter.setSizes([event.size().width() - 440, 440])
+            else:
+                self.splitter.setSizes([520, 340])
+
+    # -- installing: drops, the installer's results --------------------------------------------
+
+    @staticmethod
+    def _dropped_paths(mime: QMimeData) -> list[Path]:
+        if mime.hasFormat(MIME_PATH):  # a card dragged out of this library, not files to install
+            return []
+        return [Path(u.toLocalFile()) for u in mime.urls() if u.isLocalFile() and u.toLocalFile()]
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self._dropped_paths(event.mimeData()):
+            event.acceptProposedAction()
+            self.status.setText("Drop to install into the library (you choose copy, move or link)")
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
+        if self._dropped_paths(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = self._dropped_paths(event.mimeData())
+        if not paths:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        self.status.setText(getattr(self, "_counts_text", ""))
+        self.install_paths(paths)
+
+    @Slot(object)
+    def _on_installer_installed(self, paths: list[str]) -> None:
+        self.reload()
+        if paths:
+            self._select_after_scan = paths[-1]
+            self._reveal(paths[-1])
+        self.rescan()
+
+    @Slot(bool)
+    def _on_installer_busy_changed(self, busy: bool) -> None:
+        self.import_progress.setVisible(busy)
+        self.import_cancel.setVisible(busy)
+        self.import_progress.setRange(0, 0)
+        if not busy:
+            self.status.setText(getattr(self, "_counts_text", ""))
+
+    @Slot(int, int, int, str)
+    def _on_installer_progress(self, index: int, count: int, percent: int, name: str) -> None:
+        if percent < 0:
+            self.import_progress.setRange(0, 0)
+        else:
+            self.import_progress.setRange(0, 100)
+            self.import_progress.setValue(percent)
+        prefix = f"Installing {index + 1} of {count}: " if count > 1 else "Installing "
+        self.status.setText(prefix + name)
+
+    @Slot(object)
+    def _on_installer_roots_chosen(self, folders: list[Path]) -> None:
+        self.add_roots(folders)
+
+    # -- first run, focus and folder watching ------------------------------------------------------
+
+    def _is_first_run(self) -> bool:
+        """No external sources yet, nothing but the app's own folder in the catalog, never offered."""
+        settings = load_settings(self._data.settings_file)
+        if settings.external_roots or settings.extra.get(OFFERED_INSTALLS_KEY):
+            return False
+        own = self._data.models
+        return all(r.root == own for r in self.model.records())
+
+    @Slot()
+    def _offer_existing_installs(self) -> None:
+        if self._closed:
+            return
+        settings = load_settings(self._data.settings_file)
+        extra = {**settings.extra, OFFERED_INSTALLS_KEY: True}
+        save_settings(self._data.settings_file, settings.updated(extra=extra))
+        self.installer.find_installs(quiet=True)
+
+    @Slot(Qt.ApplicationState)
+    def _on_application_state_changed(self, state: Qt.ApplicationState) -> None:
+        if state == Qt.ApplicationState.ApplicationActive:
+            self.rescan_if_stale()
+
+    def _update_watches(self) -> None:
+        """Watch each source and its top-level subfolders (``loras/``, ``Lora/``, ...) only."""
+        if self._watcher is None:
+            return
+        wanted: list[str] = []
+        for root in self.roots():
+            if not root.is_dir():
+                continue
+            wanted.append(str(root))
+            try:
+                with os.scandir(root) as it:
+                    wanted += sorted(e.path for e in it if not e.name.startswith(".") and e.is_dir())
+            except OSError:
+                continue
+        wanted = list(dict.fromkeys(wanted))[:MAX_WATCHED_FOLDERS]
+        current = set(self._watcher.directories())
+        stale = [d for d in current if d not in wanted]
+        if stale:
+            self._watcher.removePaths(stale)
+        new = [d for d in wanted if d not in current]
+        if new:
+            self._watcher.addPaths(new)
+
+    @Slot(str)
+    def _on_watcher_directory_changed(self, folder: str) -> None:
+        self.watch_timer.start()
+
+    @Slot()
+    def _on_watch_timer_timeout(self) -> None:
+        self.rescan()
