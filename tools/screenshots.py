@@ -4,7 +4,7 @@
 
 Builds a temp data dir with the demo library, opens the window as `lorastudio app` does, mixes
 three LoRAs (one made for SDXL, so flagged), generates, and saves: main-window.png (after the
-generation), generating.png (mid-generation with the live preview), mixer.png (the mixer panel).
+generation), generating.png (mid-generation with the live preview), mixer.png (all mixer rows).
 """
 
 from __future__ import annotations
@@ -64,7 +64,6 @@ def main() -> None:
         g.width_box.setValue(256)
         g.height_box.setValue(256)
         g.seed.setValue(1234)
-        window.mixer.grab().save(str(out / "mixer.png"))
         window.engine.progress.connect(on_progress)
         window.engine.finished.connect(on_finished)
         window.engine.failed.connect(on_failed)
@@ -84,6 +83,14 @@ def main() -> None:
 
     def finish() -> None:
         root_shot("main-window.png")
+        # All mixer rows, not just the ones the scroll area shows.
+        from PySide6.QtWidgets import QScrollArea
+
+        window.mixer.findChild(QScrollArea).widget().grab().save(str(out / "mixer.png"))
+        for index, name in ((1, "text-tab.png"), (2, "hub-tab.png")):
+            window.tabs.setCurrentIndex(index)
+            app.processEvents()
+            window.grab().save(str(out / name))
         window.close()
         app.quit()
 
