@@ -95,6 +95,21 @@ def build_tiny_sd(tokenizer_dir: Path, seed: int = 0) -> Any:
         safety_checker=None, feature_extractor=None, image_encoder=None, requires_safety_checker=False)
 
 
+def add_kohya_pair(sd: dict[str, Any], key: str, mod: Any, rank: int, alpha: float, scale: float,
+                   generator: Any) -> None:
+    """Random ``lora_down``/``lora_up``/``alpha`` tensors for one Linear or 1x1 Conv2d module."""
+    import torch
+
+    mod = getattr(mod, "base_layer", mod)  # skip PEFT wrappers if adapters are loaded
+    if isinstance(mod, torch.nn.Linear):
+        down_shape, up_shape = (rank, mod.in_features), (mod.out_features, rank)
+    else:  # 1x1 Conv2d
+        down_shape, up_shape = (rank, mod.in_channels, 1, 1), (mod.out_channels, rank, 1, 1)
+    sd[key + ".lora_down.weight"] = torch.randn(down_shape, generator=generator) * scale
+    sd[key + ".lora_up.weight"] = torch.randn(up_shape, generator=generator) * scale
+    sd[key + ".alpha"] = torch.tensor(alpha)
+
+
 def kohya_lora(unet: Any, text_encoder: Any, rank: int = 4, alpha: float = 2.0, seed: int = 0,
                scale: float = 0.3) -> dict[str, Any]:
     """A kohya/A1111-layout LoRA for ``unet`` + ``text_encoder``, named as real files name modules
@@ -105,14 +120,7 @@ def kohya_lora(unet: Any, text_encoder: Any, rank: int = 4, alpha: float = 2.0, 
     sd: dict[str, Any] = {}
 
     def add(key: str, mod: Any) -> None:
-        mod = getattr(mod, "base_layer", mod)
-        if isinstance(mod, torch.nn.Linear):
-            down_shape, up_shape = (rank, mod.in_features), (mod.out_features, rank)
-        else:  # 1x1 Conv2d
-            down_shape, up_shape = (rank, mod.in_channels, 1, 1), (mod.out_channels, rank, 1, 1)
-        sd[key + ".lora_down.weight"] = torch.randn(down_shape, generator=g) * scale
-        sd[key + ".lora_up.weight"] = torch.randn(up_shape, generator=g) * scale
-        sd[key + ".alpha"] = torch.tensor(alpha)
+        add_kohya_pair(sd, key, mod, rank, alpha, scale, g)
 
     for prefix, model, targets in (("lora_unet_", unet, UNET_TARGETS), ("lora_te_", text_encoder, TE_TARGETS)):
         for name, mod in model.named_modules():

@@ -20,6 +20,7 @@ from lorastudio.core.engine.demo import (
     _scheduler,
     _text_config,
     _tiny_vae,
+    add_kohya_pair,
     write_clip_tokenizer,
 )
 
@@ -79,14 +80,7 @@ def kohya_sdxl_lora(pipe: Any, rank: int = 4, alpha: float = 2.0, seed: int = 0,
     sd: dict[str, Any] = {}
 
     def add(key: str, mod: Any) -> None:
-        mod = getattr(mod, "base_layer", mod)
-        if isinstance(mod, torch.nn.Linear):
-            down_shape, up_shape = (rank, mod.in_features), (mod.out_features, rank)
-        else:  # 1x1 Conv2d
-            down_shape, up_shape = (rank, mod.in_channels, 1, 1), (mod.out_channels, rank, 1, 1)
-        sd[key + ".lora_down.weight"] = torch.randn(down_shape, generator=g) * scale
-        sd[key + ".lora_up.weight"] = torch.randn(up_shape, generator=g) * scale
-        sd[key + ".alpha"] = torch.tensor(alpha)
+        add_kohya_pair(sd, key, mod, rank, alpha, scale, g)
 
     per = pipe.unet.config.layers_per_block
     for name, mod in pipe.unet.named_modules():
