@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from lorastudio.core.paths import DataDir, data_dir
 from lorastudio.core.settings import load_settings
@@ -22,6 +23,7 @@ def create_main_window(data: DataDir):  # type: ignore[no-untyped-def]
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lorastudio app")
     parser.add_argument("--data-dir")
+    parser.add_argument("files", nargs="*")
     args, qt_args = parser.parse_known_args(argv)
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
@@ -35,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = QApplication([sys.argv[0], *qt_args])
     app.setApplicationName("LoRA Studio")
     app.setOrganizationName("LoRA Studio")
-    app.setDesktopFileName("lorastudio")
+    app.setDesktopFileName("io.github.lorastudio.LoRAStudio")  # matches the .desktop file
     icon = resources_dir() / "icons" / "lorastudio.png"
     if icon.exists():
         app.setWindowIcon(QIcon(str(icon)))
@@ -43,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     apply_theme(app, load_settings(data.settings_file).theme)
     window = create_main_window(data)
     window.show()
+    if args.files:
+        window.open_files([Path(f) for f in args.files])
     return app.exec()
 
 

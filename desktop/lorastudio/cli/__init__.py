@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="check that this install is whole (offline) and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     app = sub.add_parser("app", help="open the desktop window (the default with no command)")
+    app.add_argument("files", nargs="*", help="model or LoRA files to install, or PNGs to restore")
     app.set_defaults(func=_run_app)
     for module in _COMMANDS:
         module.register(sub)
@@ -40,7 +41,7 @@ def _run_app(args: argparse.Namespace, data: object) -> int:
     from lorastudio.app import main as app_main
 
     argv = ["--data-dir", args.data_dir] if args.data_dir else []
-    return app_main(argv)
+    return app_main([*argv, *getattr(args, "files", [])])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -96,8 +96,11 @@ def data_dir(root: str | os.PathLike[str] | None = None) -> DataDir:
 
 
 def resources_dir() -> Path:
-    """Shipped resources: inside a frozen bundle, or the repository's ``resources/``."""
+    """Shipped resources: in a frozen bundle, a checkout (``resources/``) or a wheel install."""
     frozen = getattr(sys, "_MEIPASS", None)
     if frozen:
         return Path(frozen) / "resources"
-    return Path(__file__).resolve().parents[3] / "resources"
+    checkout = Path(__file__).resolve().parents[3] / "resources"
+    if checkout.is_dir():
+        return checkout
+    return Path(sys.prefix) / "share" / "lorastudio" / "resources"

@@ -349,6 +349,20 @@ class MainWindow(QMainWindow):
         self.generation.show_done("Cancelled")
         self.notice.info("Generation cancelled.")
 
+    def open_files(self, paths: list[Path]) -> None:
+        """Files given on the command line ("Open with"): PNGs restore, models are installed
+        (the library asks copy/move/link) unless they already are in the library."""
+        models = []
+        for path in paths:
+            if path.suffix.lower() == ".png":
+                self.restore_from_image(path)
+            elif self.library.record(str(path.resolve())) is not None:
+                self.library.select_path(str(path.resolve()))
+            else:
+                models.append(path)
+        if models:
+            self.library.install_paths(models)
+
     # -- history, presets, dropped images ----------------------------------------------------
     def restore_from_image(self, path: Path) -> None:
         """Prompt, settings and LoRA mix from a PNG's infotext (ours, A1111's, Fooocus's...)."""
