@@ -75,7 +75,7 @@ class MainWindow(QMainWindow):
         self.history = HistoryPanel(data)
         self.image_view = ImageView()
         self.hub_page = HubPage(data)
-        self.text_page = TextPage(data)
+        self.text_page = TextPage(data, device="auto")
 
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.generation)

@@ -37,6 +37,18 @@ def quiet_transformers() -> None:
     logging.disable_progress_bar()
 
 
+def pick_device(requested: str = "auto") -> str:
+    """"auto": CUDA, then Apple MPS, then the CPU; anything else is used as given."""
+    if requested != "auto":
+        return requested
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    mps = getattr(torch.backends, "mps", None)
+    return "mps" if mps is not None and mps.is_available() else "cpu"
+
+
 def load_causal_lm(path: Path, device: str = "cpu") -> tuple[Any, Any]:
     """(model in eval mode, tokenizer) from a causal-LM folder; user sentence on failure."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -102,7 +114,7 @@ class TextEngine:
     ``mix_builds``) let tests and benchmarks check that a slider change never reloads the base."""
 
     def __init__(self, device: str = "cpu") -> None:
-        self.device = device
+        self.device = pick_device(device)
         self.model_loads = 0
         self.adapter_loads = 0
         self.mix_builds = 0

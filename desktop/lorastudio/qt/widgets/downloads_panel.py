@@ -149,10 +149,13 @@ class DownloadRow(QFrame):
 class DownloadsPanel(QWidget):
     """Queued installs with per-file and overall progress; pause, cancel, resume.
 
-    Signals: installed(str path) when a model lands in the library; failed(str message).
+    Signals: installed(str path) when a model lands in the library; finished(str message) when an
+    entry ends well (the sentence says what happened, e.g. that it was already in the library);
+    failed(str message).
     """
 
     installed = Signal(str)
+    finished = Signal(str)
     failed = Signal(str)
 
     def __init__(self, data_dir: DataDir, parent: QWidget | None = None) -> None:
@@ -273,6 +276,8 @@ class DownloadsPanel(QWidget):
         self._update_overall()
         if entry.state == FAILED:
             self.failed.emit(entry.message)
+        elif entry.state == DONE and entry.message:
+            self.finished.emit(entry.message)
 
     @Slot(str)
     def _on_runner_installed(self, path: str) -> None:

@@ -129,6 +129,7 @@ class HubPage(QWidget):
         self._client.failed.connect(self._on_client_failed)
         self.model_view.install_requested.connect(self._on_install_requested)
         self.downloads.installed.connect(self._on_downloads_installed)
+        self.downloads.finished.connect(self._on_downloads_finished)
         self.downloads.failed.connect(self._on_downloads_failed)
 
     # -- public ---------------------------------------------------------------------------------------
@@ -199,6 +200,12 @@ class HubPage(QWidget):
     @Slot(str)
     def _on_downloads_installed(self, path: str) -> None:
         self.installed.emit(path)
+
+    @Slot(str)
+    def _on_downloads_finished(self, message: str) -> None:
+        # Says "already in your library" when nothing had to be downloaded; for a fresh install the
+        # window's own "Installed …" notice (on `installed`, emitted right after) replaces it.
+        self.message.emit("info", message)
 
     @Slot(str)
     def _on_downloads_failed(self, message: str) -> None:

@@ -85,6 +85,7 @@ class TextWorker(QObject):
             from lorastudio.core.text.engine import TextEngine
 
             self._engine = TextEngine(device=self._device)
+            self._device = self._engine.device  # "auto" resolved; training and merging use it too
         return self._engine
 
     def _load(self, model: Path) -> None:
@@ -133,7 +134,8 @@ class TextWorker(QObject):
 
             self.status.emit(f"Preparing to train on {job.data.name}…")
             result = train_adapter(job.model, job.data, job.out_dir, job.config,
-                                   on_progress=self.train_progress.emit, cancel=job.cancel)
+                                   on_progress=self.train_progress.emit, cancel=job.cancel,
+                                   device=self.engine.device)
             self.train_finished.emit(result)
         except Exception as err:
             self._fail(err)
@@ -146,7 +148,8 @@ class TextWorker(QObject):
             from lorastudio.core.text.merge import merge_mix
 
             self.status.emit(f"Merging into {job.out_dir.name}…")
-            self.merge_finished.emit(merge_mix(job.model, job.mix, job.out_dir, cancel=job.cancel))
+            self.merge_finished.emit(merge_mix(job.model, job.mix, job.out_dir, cancel=job.cancel,
+                                               device=self.engine.device))
         except Exception as err:
             self._fail(err)
         finally:
