@@ -21,8 +21,8 @@ from model_files import kohya_sd15, ss_metadata
 from safetensors.numpy import save
 
 from lorastudio.core.library.catalog import Catalog
-from lorastudio.core.library.hashing import hash_file
 from lorastudio.core.library.scanner import scan
+from lorastudio.core.metadata.hashes import hash_file
 
 
 def build_library(root: Path, n: int) -> None:

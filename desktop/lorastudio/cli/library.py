@@ -9,9 +9,9 @@ from typing import Any
 
 from lorastudio.core.errors import BadModelFile
 from lorastudio.core.library.catalog import Catalog, CatalogRecord, clean_text, display_path
-from lorastudio.core.library.hashing import FileHashes, embedded_hash_matches, hash_file
 from lorastudio.core.library.scanner import default_roots, hash_pending, scan
 from lorastudio.core.metadata.detect import FileInfo, inspect_path
+from lorastudio.core.metadata.hashes import FileHashes, embedded_hash_matches, hash_file
 from lorastudio.core.paths import DataDir
 from lorastudio.core.settings import load_settings
 

@@ -17,7 +17,7 @@ from lorastudio.core.engine.restore import (
     resolve_model,
 )
 from lorastudio.core.errors import ImageMetadataError
-from lorastudio.core.metadata.hashes import addnet_hash, sha256_file
+from lorastudio.core.metadata.hashes import hash_file
 
 INK_SHA = "aaaa1111bbbb2222cccc3333dddd4444eeee5555ffff6666aaaa7777bbbb8888"
 INK_ADDNET = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -178,8 +178,8 @@ def test_our_png_restores_prompt_settings_and_mix(tmp_path: Path) -> None:
     moved_ink.write_bytes(ink.read_bytes())
     moved_neon.write_bytes(neon.read_bytes())
     library = [
-        (moved_neon, "Neon", sha256_file(moved_neon), addnet_hash(moved_neon)),
-        (moved_ink, "Ink", sha256_file(moved_ink), addnet_hash(moved_ink)),
+        (moved_neon, "Neon", hash_file(moved_neon).sha256, hash_file(moved_neon).addnet),
+        (moved_ink, "Ink", hash_file(moved_ink).sha256, hash_file(moved_ink).addnet),
     ]
     plan = read_plan(png, library)
     assert plan.source == "LoRA Studio"

@@ -11,7 +11,7 @@ from model_files import kohya_sd15, write
 
 from lorastudio.core.cancel import CancelToken
 from lorastudio.core.errors import BadModelFile, GenerationCancelled
-from lorastudio.core.library.hashing import EMPTY_SHA256, embedded_hash_matches, hash_file
+from lorastudio.core.metadata.hashes import EMPTY_SHA256, embedded_hash_matches, hash_file
 
 
 def test_sha256_autov2_and_addnet(tmp_path: Path) -> None:

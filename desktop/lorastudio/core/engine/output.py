@@ -8,19 +8,20 @@ from pathlib import Path
 
 from lorastudio.core.engine.mix import LoraMix
 from lorastudio.core.engine.request import GenerationRequest
-from lorastudio.core.metadata.hashes import addnet_hash, addnet_short, autov2, sha256_file
+from lorastudio.core.errors import LoraStudioError
+from lorastudio.core.metadata.hashes import FileHashes, hash_file
 from lorastudio.core.metadata.infotext import Infotext, format_infotext
 
 
 @functools.lru_cache(maxsize=512)
-def _cached_hash(kind: str, path: str, size: int, mtime: float) -> str:
-    return sha256_file(Path(path)) if kind == "sha256" else addnet_hash(Path(path))
+def _cached_hashes(path: str, size: int, mtime: float) -> FileHashes:
+    return hash_file(Path(path))
 
 
-def file_hash(kind: str, path: Path) -> str:
-    """sha256 or addnet hash, cached on (path, size, mtime): checkpoints are GBs."""
+def file_hashes(path: Path) -> FileHashes:
+    """sha256 and addnet hash in one read, cached on (path, size, mtime): checkpoints are GBs."""
     st = path.stat()
-    return _cached_hash(kind, str(path), st.st_size, st.st_mtime)
+    return _cached_hashes(str(path), st.st_size, st.st_mtime)
 
 
 def _alias(name: str) -> str:
@@ -38,7 +39,7 @@ def build_infotext(request: GenerationRequest, seed: int) -> Infotext:
     }
     model = Path(request.model)
     if model.is_file():
-        params["Model hash"] = autov2(file_hash("sha256", model))
+        params["Model hash"] = file_hashes(model).autov2
     params["Model"] = model.stem if model.is_file() else model.name
     if request.clip_skip > 1:
         params["Clip skip"] = str(request.clip_skip)
@@ -47,9 +48,11 @@ def build_infotext(request: GenerationRequest, seed: int) -> Infotext:
         hashes = []
         for spec in loras:
             try:
-                hashes.append(f"{_alias(spec.display_name)}: {addnet_short(file_hash('addnet', spec.path))}")
-            except (OSError, ValueError):
+                short = file_hashes(spec.path).addnet_short
+            except (OSError, ValueError, LoraStudioError):
                 continue
+            if short:
+                hashes.append(f"{_alias(spec.display_name)}: {short}")
         params["Lora hashes"] = ", ".join(hashes)
         params["Lora weights"] = ", ".join(f"{_alias(s.display_name)}: {s.weight:g}" for s in loras)
     params["Version"] = "LoRA Studio"

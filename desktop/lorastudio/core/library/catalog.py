@@ -25,8 +25,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from lorastudio.core.library.hashing import FileHashes
 from lorastudio.core.metadata.detect import FileInfo
+from lorastudio.core.metadata.hashes import FileHashes
 from lorastudio.core.types import BaseArch, LoraFormat, ModelKind
 
 MODULE = "library"

@@ -22,8 +22,8 @@ from pathlib import Path
 from lorastudio.core.cancel import CancelToken
 from lorastudio.core.errors import BadModelFile
 from lorastudio.core.library.catalog import Catalog
-from lorastudio.core.library.hashing import FileHashes, embedded_hash_matches, hash_file
 from lorastudio.core.metadata.detect import FileInfo, inspect_file, inspect_path
+from lorastudio.core.metadata.hashes import FileHashes, embedded_hash_matches, hash_file
 from lorastudio.core.metadata.sidecars import PREVIEW_SUFFIXES
 from lorastudio.core.paths import DataDir
 from lorastudio.core.types import ModelKind

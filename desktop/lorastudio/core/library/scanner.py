@@ -18,8 +18,8 @@ from pathlib import Path
 from lorastudio.core.cancel import CancelToken
 from lorastudio.core.errors import BadModelFile, GenerationCancelled
 from lorastudio.core.library.catalog import Catalog, path_key
-from lorastudio.core.library.hashing import embedded_hash_matches, hash_file
 from lorastudio.core.metadata.detect import MODEL_SUFFIXES, FileInfo, folder_kind, inspect_file, inspect_folder
+from lorastudio.core.metadata.hashes import embedded_hash_matches, hash_file
 from lorastudio.core.paths import DataDir
 
 ScanProgress = Callable[[int, str], None]  # entries looked at so far, current path (display form)
