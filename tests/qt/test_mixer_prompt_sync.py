@@ -74,7 +74,7 @@ def test_double_click_resets_to_the_preferred_weight(qtbot, mixer: MixerPanel) -
 def test_enable_toggle_remove_and_reorder(qtbot, mixer: MixerPanel, loras: dict[str, Path]) -> None:  # type: ignore[no-untyped-def]
     mixer.rows[0].enabled.click()
     assert _weights(mixer.state)[0] == ("Ink Wash", 1.0, False)
-    assert mixer.state.mix.to_prompt_syntax() == "<lora:Paper Cut:0.8>"  # disabled rows are not sent
+    assert mixer.state.mix.to_prompt_syntax() == "<lora:demo-paper-cut:0.8>"  # disabled rows are not sent
     mixer.rows[0].enabled.click()
 
     mixer.add_lora(loras["neon-glow"])
@@ -103,7 +103,7 @@ def test_text_encoder_weight_and_copy_as_prompt(qtbot, mixer: MixerPanel) -> Non
     assert mixer.state.mix.specs[1].te_weight == pytest.approx(0.25)
     mixer.copy_button.click()
     # A1111's order for a separate text-encoder weight is <lora:name:te:unet>.
-    assert QApplication.clipboard().text() == "<lora:Ink Wash:0.6> <lora:Paper Cut:0.25:0.8>"
+    assert QApplication.clipboard().text() == "<lora:demo-ink-wash:0.6> <lora:demo-paper-cut:0.25:0.8>"
 
 
 # -- the main window: prompt tags become rows -----------------------------------------------------
@@ -148,7 +148,7 @@ def test_typed_tags_add_and_update_rows_when_the_request_is_built(window) -> Non
     assert len(window.mixer.rows) == 2
 
     window.mixer.copy_button.click()
-    assert QApplication.clipboard().text() == "<lora:Ink Wash:0.3> <lora:Neon Glow:0.2:0.9>"
+    assert QApplication.clipboard().text() == "<lora:demo-ink-wash:0.3> <lora:demo-neon-glow:0.2:0.9>"
 
 
 def test_unknown_tag_is_reported_and_left_out(window) -> None:  # type: ignore[no-untyped-def]

@@ -199,7 +199,7 @@ def test_our_png_restores_prompt_settings_and_mix(tmp_path: Path) -> None:
     assert plan.model_name == "demo-tiny-sd15"
 
     # With an empty library every LoRA is reported missing, by the name it was saved under.
-    assert read_plan(png, []).missing == ("Ink Wash", "Neon Glow")
+    assert read_plan(png, []).missing == ("demo-ink-wash", "demo-neon-glow")  # tags name the files, as in A1111
 
 
 def test_images_without_parameters_or_broken_files_are_refused_clearly(tmp_path: Path) -> None:

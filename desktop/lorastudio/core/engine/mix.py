@@ -55,12 +55,13 @@ class LoraMix:
         return LoraMix(tuple(specs))
 
     def to_prompt_syntax(self) -> str:
-        """The enabled rows as A1111 tags, e.g. ``<lora:ink:0.8> <lora:neon:0.5:0.2>``."""
+        """The enabled rows as A1111 tags, e.g. ``<lora:ink_v2:0.8> <lora:neon:0.5:0.2>``."""
         tags = []
         for spec in self.specs:
             if not spec.enabled:
                 continue
-            name = spec.display_name.replace(":", "").replace(">", "")
+            # A1111 resolves <lora:NAME> by file name, so tags name the file, not the title.
+            name = spec.path.stem.replace(":", "").replace(">", "")
             if spec.te_weight is None:
                 tags.append(f"<lora:{name}:{spec.weight:g}>")
             else:  # A1111 order: te multiplier first, then unet

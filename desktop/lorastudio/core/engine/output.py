@@ -25,7 +25,7 @@ def file_hashes(path: Path) -> FileHashes:
 
 
 def _alias(name: str) -> str:
-    # A1111 removes ':' and ',' from the alias in "Lora hashes".
+    # A1111's alias is the name in the prompt tag (the file name), without ':' and ','.
     return name.replace(":", "").replace(",", "")
 
 
@@ -52,9 +52,9 @@ def build_infotext(request: GenerationRequest, seed: int) -> Infotext:
             except (OSError, ValueError, LoraStudioError):
                 continue
             if short:
-                hashes.append(f"{_alias(spec.display_name)}: {short}")
+                hashes.append(f"{_alias(spec.path.stem)}: {short}")
         params["Lora hashes"] = ", ".join(hashes)
-        params["Lora weights"] = ", ".join(f"{_alias(s.display_name)}: {s.weight:g}" for s in loras)
+        params["Lora weights"] = ", ".join(f"{_alias(s.path.stem)}: {s.weight:g}" for s in loras)
     params["Version"] = "LoRA Studio"
     return Infotext(request.prompt, request.negative_prompt, params)
 
