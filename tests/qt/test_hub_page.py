@@ -14,8 +14,6 @@ from fake_hub import FakeRepo, safetensors_bytes, start_fake_hub
 from lorastudio.core.hub.queue import DONE, PAUSED
 from lorastudio.core.paths import DataDir
 
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-
 
 @pytest.fixture
 def hub(monkeypatch, tmp_path):
@@ -81,8 +79,6 @@ def test_search_filters_and_results(qtbot, page):
     with qtbot.waitSignal(page._client.answered, timeout=10_000):
         page.sort_combo.setCurrentIndex(page.sort_combo.findData("likes"))
     qtbot.waitUntil(lambda: page.results.summary(0).repo_id == "acme/dreamy-checkpoint", timeout=5000)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.grab().save(str(SHOTS / "hub-search.png"))
 
 
 def test_gated_flag_and_no_results(qtbot, page):
@@ -105,7 +101,6 @@ def test_model_page_and_one_click_install(qtbot, page):
     assert view.install_button.isEnabled()
     assert "into LoRAs" in view.install_note.text()
     assert not view.preview.pixmap().isNull()
-    page.grab().save(str(SHOTS / "hub-model.png"))
     with qtbot.waitSignal(page.installed, timeout=20_000) as blocker:
         view.install_button.click()
     installed = Path(blocker.args[0])
@@ -137,7 +132,6 @@ def test_downloads_pause_resume_and_screenshot(qtbot, page, hub):
     row = panel.rows[entry_id]
     qtbot.waitUntil(lambda: "of" in row.detail.text() and row.bar.value() > 100, timeout=20_000)
     assert panel.queue.get(queued).state == "queued"
-    page.grab().save(str(SHOTS / "hub-downloads.png"))
     panel.pause(entry_id)
     qtbot.waitUntil(lambda: not panel.is_busy(), timeout=10_000)
     assert panel.queue.get(entry_id).state == PAUSED

@@ -52,6 +52,13 @@ class HubModelView(QWidget):
         self.files.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.files.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         self.files.header().setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
+        # Fusion draws an unchecked item-view box in a dark-on-dark colour: outline it like the
+        # theme's QCheckBox so it shows in both themes.
+        self.files.setStyleSheet(
+            "QTreeView::indicator { width: 13px; height: 13px; border: 1px solid #7a7f88; border-radius: 3px;"
+            " background: palette(base); }"
+            "QTreeView::indicator:checked { background: palette(highlight); border-color: palette(highlight);"
+            " image: none; }")
         self.install_button = QPushButton("Install")
         self.install_button.setObjectName("primary")
         self.install_button.setMinimumWidth(140)
@@ -73,8 +80,8 @@ class HubModelView(QWidget):
         body = QVBoxLayout(self.body)
         body.setContentsMargins(0, 0, 0, 0)
         body.addLayout(head)
-        body.addWidget(self.card, 3)
-        body.addWidget(self.files, 2)
+        body.addWidget(self.card, 1)
+        body.addWidget(self.files)  # as tall as its rows (show_page), so the card gets the rest
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.title)
@@ -125,7 +132,8 @@ class HubModelView(QWidget):
         self.files.blockSignals(True)
         self.files.clear()
         default = set(page.default_install())
-        for f in page.files:
+        # Weights first: they are what Install takes; README and images follow, dimmed.
+        for f in sorted(page.files, key=lambda f: not f.relevant):
             item = QTreeWidgetItem([f.path, human_bytes(f.size) if f.size is not None else "?",
                                     "refused: " + f.unsafe if f.unsafe else
                                     ("pipeline" if page.is_pipeline and f.relevant else
@@ -139,7 +147,14 @@ class HubModelView(QWidget):
                 item.setForeground(0, self.palette().placeholderText())
             self.files.addTopLevelItem(item)
         self.files.blockSignals(False)
+        self._fit_files_height()
         self._update_install()
+
+    def _fit_files_height(self, max_rows: int = 8) -> None:
+        rows = min(self.files.topLevelItemCount(), max_rows)
+        row_height = self.files.sizeHintForRow(0) if rows else 0
+        self.files.setFixedHeight(self.files.header().sizeHint().height() + max(rows, 2) * max(row_height, 18)
+                                  + 2 * self.files.frameWidth() + 2)
 
     def selected_files(self) -> tuple[str, ...]:
         out = []

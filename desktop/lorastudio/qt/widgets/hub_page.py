@@ -74,11 +74,13 @@ class HubPage(QWidget):
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        # Base model and license can be long: fixed, elided columns keep the name readable.
-        for column, width in ((3, 150), (6, 100)):
+        # Name and base model fit their text up to a cap (see _fit_columns); the license, often a
+        # long slug, takes what is left and elides (the full text is in the tooltip).
+        for column, width in ((0, 180), (3, 150)):
             header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
             self.table.setColumnWidth(column, width)
+        header.setSectionResizeMode(6, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(40)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
 
         self.model_view = HubModelView()
@@ -104,7 +106,7 @@ class HubPage(QWidget):
         top.addWidget(self.model_view)
         top.setStretchFactor(0, 1)
         top.setStretchFactor(1, 1)
-        top.setSizes([640, 560])
+        top.setSizes([760, 560])  # the results table has eight columns
         outer = QSplitter(Qt.Orientation.Vertical)
         outer.addWidget(top)
         outer.addWidget(self.downloads)
@@ -152,6 +154,11 @@ class HubPage(QWidget):
         self._client.shutdown()
         self.downloads.shutdown()
 
+    def _fit_columns(self) -> None:
+        for column, cap in ((0, 260), (3, 220)):
+            self.table.resizeColumnToContents(column)
+            self.table.setColumnWidth(column, min(self.table.columnWidth(column), cap))
+
     # -- slots ----------------------------------------------------------------------------------------
     @Slot(str)
     def _on_search_text_changed(self, text: str) -> None:
@@ -176,6 +183,7 @@ class HubPage(QWidget):
         if request_id == self._search_id and isinstance(result, list):
             rows: list[ModelSummary] = result
             self.results.set_results(rows)
+            self._fit_columns()
             self.status.setText(f"{len(rows)} model(s)" if rows else "No models match. Try other words or filters.")
         elif request_id == self._page_id and isinstance(result, PageBundle):
             self.model_view.show_page(result.page, result.card, result.preview)
