@@ -101,6 +101,8 @@ def add_kohya_pair(sd: dict[str, Any], key: str, mod: Any, rank: int, alpha: flo
     import torch
 
     mod = getattr(mod, "base_layer", mod)  # skip PEFT wrappers if adapters are loaded
+    down_shape: tuple[int, ...]
+    up_shape: tuple[int, ...]
     if isinstance(mod, torch.nn.Linear):
         down_shape, up_shape = (rank, mod.in_features), (mod.out_features, rank)
     else:  # 1x1 Conv2d

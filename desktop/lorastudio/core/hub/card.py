@@ -102,7 +102,8 @@ def model_page(repo_id: str, revision: str = "main", *, conn: HubConnection | No
 
 def pick_preview(names: list[str], card: str) -> str:
     """An image the card shows (when it is a repo file), else the first image in the repo."""
-    for target in _IMAGE.findall(card):
+    targets: list[tuple[str, str]] = _IMAGE.findall(card)  # two groups: alt text, target
+    for target in targets:
         path = target[1].strip().split(" ")[0].removeprefix("./")
         if path in names and path.lower().endswith(IMAGE_EXTS):
             return path

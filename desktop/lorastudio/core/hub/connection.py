@@ -86,7 +86,7 @@ def ensure_reachable(conn: HubConnection) -> None:
     apply); a success is remembered for a minute.
     """
     import httpx2
-    from huggingface_hub.utils import get_session
+    from huggingface_hub import get_session  # the top-level package exports it explicitly
 
     now = time.monotonic()
     if now - _REACHED.get(conn.endpoint, -1e9) < _PROBE_TTL_S:

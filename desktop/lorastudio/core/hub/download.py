@@ -79,7 +79,7 @@ class _Stop:
 def _progress_class(filename: str, report: ProgressFn | None, stop: _Stop, snapshot: bool = False) -> type:
     from tqdm.auto import tqdm
 
-    class _Bar(tqdm):  # type: ignore[misc, valid-type]
+    class _Bar(tqdm):  # type: ignore[misc]  # tqdm ships no type hints, so it is Any to mypy
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs.pop("name", None)
             kwargs["file"] = io.StringIO()  # never write to a terminal
@@ -92,7 +92,7 @@ def _progress_class(filename: str, report: ProgressFn | None, stop: _Stop, snaps
         def update(self, n: float | None = 1) -> bool | None:
             if stop():
                 raise DownloadCancelled("Download paused.")
-            result = super().update(n)
+            result: bool | None = super().update(n)
             if self._counts and report is not None:
                 report(Progress(filename, int(self.n), int(self.total) if self.total else None))
             return result
@@ -263,7 +263,7 @@ def install_file(data_dir: DataDir, page: ModelPage, filename: str, *, conn: Hub
     from huggingface_hub import constants as hub_constants
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
     from huggingface_hub.file_download import http_get
-    from huggingface_hub.utils import build_hf_headers
+    from huggingface_hub.utils import build_hf_headers  # type: ignore[attr-defined]  # public, lazily re-exported
 
     check_name(filename)
     hub_file = page.file(filename)
@@ -427,7 +427,7 @@ def install(data_dir: DataDir, repo_id: str, revision: str = "main", files: list
     page = page or model_page(repo_id, revision, conn=conn)
     if page.is_pipeline and not files:
         path, present = install_pipeline(data_dir, page, conn=conn, on_progress=on_progress, cancel=cancel)
-        paths = (path,)
+        paths: tuple[Path, ...] = (path,)
         presents = [present]
     else:
         names = files or page.default_install()

@@ -133,8 +133,10 @@ def _duplicate_of(catalog: Catalog, folder: Path, source: Path, hashes: FileHash
             known = hash_file(path)
         except (OSError, BadModelFile):
             continue
-        record = catalog.get(path)
-        catalog.set_hashes(path, known, embedded_hash_matches(record.info.metadata if record else {}, known))
+        known_record = catalog.get(path)
+        catalog.set_hashes(
+            path, known, embedded_hash_matches(known_record.info.metadata if known_record else {}, known)
+        )
         if known.sha256 == hashes.sha256:
             return path
     try:

@@ -368,9 +368,9 @@ def lora_base(meta: dict[str, str], header: SafetensorsHeader) -> tuple[BaseArch
                 "lora_down" in low or "lora_a" in low or "lora.down" in low or "hada_w1_b" in low or "hada_w2_b" in low
             )
         ):
-            base = widths.get(t.shape[1])
-            if base:
-                return base, "attn2.to_k width"
+            width_base = widths.get(t.shape[1])
+            if width_base:
+                return width_base, "attn2.to_k width"
     te_widths = {768: BaseArch.SD1, 1024: BaseArch.SD2}
     for k, t in keys.items():
         if (
@@ -379,9 +379,9 @@ def lora_base(meta: dict[str, str], header: SafetensorsHeader) -> tuple[BaseArch
             and len(t.shape) >= 2
             and ("lora_down" in k or "lora.down" in k or "lora_linear_layer.down" in k or "lora_A" in k)
         ):
-            base = te_widths.get(t.shape[1])
-            if base:
-                return base, "text encoder width"
+            te_base = te_widths.get(t.shape[1])
+            if te_base:
+                return te_base, "text encoder width"
     return BaseArch.UNKNOWN, "none"
 
 

@@ -44,7 +44,7 @@ def _data_offset(f: BinaryIO, size: int, name: str) -> int:
     raw = f.read(8)
     if len(raw) != 8:
         raise BadModelFile(f"{name} is too short to be a safetensors file.")
-    (n,) = struct.unpack("<Q", raw)
+    n: int = struct.unpack("<Q", raw)[0]
     if 8 + n > size:
         raise BadModelFile(f"{name} is truncated: its header runs past the end of the file.")
     f.seek(0)

@@ -247,11 +247,11 @@ def read_image_parameters(path: Path) -> str | None:
     from PIL import Image
 
     with Image.open(path) as im:
-        value = im.info.get("parameters")
-        if isinstance(value, bytes):
-            value = value.decode("utf-8", "replace")
-        if isinstance(value, str) and value.strip():
-            return value
+        info_value: object = im.info.get("parameters")
+        if isinstance(info_value, bytes):
+            info_value = info_value.decode("utf-8", "replace")
+        if isinstance(info_value, str) and info_value.strip():
+            return info_value
         comment = im.getexif().get_ifd(0x8769).get(0x9286)
     return _user_comment(comment)
 

@@ -139,9 +139,9 @@ def _check_entry(path: Path, name: str, entry: object, data_len: int) -> TensorI
     if type(entry) is not dict:
         raise _bad(path, f"entry {short!r} is not an object")
     dtype, shape, offs = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
-    bits = DTYPE_BITS.get(dtype) if type(dtype) is str else None
-    if bits is None:
+    if type(dtype) is not str or dtype not in DTYPE_BITS:
         raise _bad(path, f"tensor {short!r} has an unknown dtype {str(dtype)[:20]!r}")
+    bits = DTYPE_BITS[dtype]
     if type(shape) is not list:
         raise _bad(path, f"tensor {short!r} has a malformed shape")
     count = 1

@@ -60,7 +60,8 @@ def load_causal_lm(path: Path, device: str = "cpu") -> tuple[Any, Any]:
         model = AutoModelForCausalLM.from_pretrained(info.path, dtype="float32", use_safetensors=True)
     except (OSError, ValueError, KeyError) as err:
         raise ModelLoadError(f"{info.name} could not be loaded: {err}".splitlines()[0]) from err
-    model.to(device)
+    # transformers decorates .to with functools.wraps, which mypy reads as an unbound function.
+    model.to(device)  # type: ignore[arg-type]
     model.eval()
     return model, tokenizer
 

@@ -198,7 +198,8 @@ def train_adapter(model_dir: Path, data: Path, out_dir: Path, config: TrainConfi
     if not targets:
         raise LoraStudioError(f"No default LoRA target modules are known for {info.model_type or 'this'} "
                               "models; name them (for example q_proj,v_proj).")
-    lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,
+    # peft annotates lora_alpha as int but only divides by it (alpha / r), so a float alpha works.
+    lora = LoraConfig(r=config.rank, lora_alpha=config.alpha, lora_dropout=config.dropout,  # type: ignore[arg-type]
                       target_modules=list(targets), fan_in_fan_out=_uses_conv1d(model, targets),
                       task_type="CAUSAL_LM")
     torch.manual_seed(config.seed)
