@@ -24,6 +24,7 @@ from lorastudio.qt.widgets.library_import_dialog import ImportDialog
 from lorastudio.qt.widgets.library_installs_dialog import InstallsDialog
 from lorastudio.qt.workers.library_import_worker import LibraryImportWorker
 from lorastudio.qt.workers.library_installs_worker import InstallsWorker
+from lorastudio.qt.workers.threads import start_in_thread
 
 _FILE_FILTER = "Model files (" + " ".join(f"*{s}" for s in MODEL_SUFFIXES) + ");;All files (*)"
 _ACTION_WORDS = {
@@ -180,18 +181,13 @@ class LibraryInstaller(QObject):
         paths, mode, convert = self._queue.pop(0)
         self._results, self._refusals, self._cancelled = [], [], False
         worker = LibraryImportWorker(self._data, paths, mode, convert, self._roots())
-        thread = QThread(self)
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
         worker.progress.connect(self._on_worker_progress)
         worker.imported.connect(self._on_worker_imported)
         worker.refused.connect(self._on_worker_refused)
         worker.cancelled.connect(self._on_worker_cancelled)
-        worker.done.connect(thread.quit)
-        thread.finished.connect(self._on_thread_finished)
-        self._worker, self._thread = worker, thread
+        self._worker = worker
         self.busy_changed.emit(True)
-        thread.start()
+        self._thread = start_in_thread(worker, self, self._on_thread_finished)
 
     @Slot(int)
     def _on_import_dialog_finished(self, result: int) -> None:
@@ -245,14 +241,9 @@ class LibraryInstaller(QObject):
             return
         self._search_quiet = quiet
         worker = InstallsWorker(self._home)
-        thread = QThread(self)
-        worker.moveToThread(thread)
-        thread.started.connect(worker.run)
         worker.found.connect(self._on_installs_found)
-        worker.done.connect(thread.quit)
-        thread.finished.connect(self._on_search_thread_finished)
-        self._search_worker, self._search_thread = worker, thread
-        thread.start()
+        self._search_worker = worker
+        self._search_thread = start_in_thread(worker, self, self._on_search_thread_finished)
 
     def is_searching(self) -> bool:
         return self._search_thread is not None
