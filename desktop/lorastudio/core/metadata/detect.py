@@ -14,7 +14,7 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -90,45 +90,19 @@ def inspect_file(path: Path, siblings: frozenset[str] | None = None) -> FileInfo
     suffix = path.suffix.lower()
     if suffix in PICKLE_SUFFIXES:
         # Never unpickled: a pickle can run code. The folder name is the only safe hint.
-        return _with_sidecars(
-            FileInfo(
-                path=path,
-                size=st.st_size,
-                mtime=st.st_mtime,
-                title=path.stem,
-                status=STATUS_PICKLE,
-                kind=_kind_from_folder(path),
-                error="Pickle format: not loaded (convert to safetensors).",
-            ),
-            side,
-        )
+        return _with_sidecars(replace(base_info, status=STATUS_PICKLE, kind=_kind_from_folder(path),
+                                      error="Pickle format: not loaded (convert to safetensors)."), side)
     if suffix not in SAFETENSORS_SUFFIXES:
-        return _with_sidecars(
-            FileInfo(
-                path=path,
-                size=st.st_size,
-                mtime=st.st_mtime,
-                title=path.stem,
-                status=STATUS_ERROR,
-                error="Not a model format LoRA Studio reads.",
-            ),
-            side,
-        )
+        return _with_sidecars(replace(base_info, status=STATUS_ERROR, error="Not a model format LoRA Studio reads."),
+                              side)
     try:
         header = read_header(path)
     except BadModelFile as err:
-        return _with_sidecars(
-            FileInfo(
-                path=path, size=st.st_size, mtime=st.st_mtime, title=path.stem, status=STATUS_ERROR, error=str(err)
-            ),
-            side,
-        )
+        return _with_sidecars(replace(base_info, status=STATUS_ERROR, error=str(err)), side)
     except FileNotFoundError:
         return FileInfo(path=path, status=STATUS_ERROR, error="The file vanished while it was read.", title=path.stem)
     except OSError as err:
-        return FileInfo(
-            path=path, size=st.st_size, mtime=st.st_mtime, title=path.stem, status=STATUS_ERROR, error=_os_reason(err)
-        )
+        return replace(base_info, status=STATUS_ERROR, error=_os_reason(err))
     info = describe_header(path, header, base_info)
     return _with_sidecars(info, side)
 
@@ -157,7 +131,6 @@ def _kind_from_folder(path: Path) -> ModelKind:
 
 
 def _with_sidecars(info: FileInfo, side: Sidecars) -> FileInfo:
-    from dataclasses import replace
 
     words = tuple(dict.fromkeys(side.trigger_words + info.trigger_words))
     return replace(
@@ -181,7 +154,6 @@ _EMBEDDING_KEYS = ("emb_params", "clip_l", "clip_g")
 
 def describe_header(path: Path, header: SafetensorsHeader, base_info: FileInfo | None = None) -> FileInfo:
     """Classify a parsed header (kind, format, base, rank, alpha, ...)."""
-    from dataclasses import replace
 
     tensors, meta = header.tensors, header.metadata
     keys = list(tensors)
@@ -639,7 +611,6 @@ def inspect_folder(path: Path) -> FileInfo:
         if isinstance(k, str)
     }
     info = FileInfo(path=path, kind=kind, is_dir=True, size=size, mtime=mtime, title=_folder_title(path), metadata=meta)
-    from dataclasses import replace
 
     if kind is ModelKind.PIPELINE:
         cls = str(config.get("_class_name", ""))

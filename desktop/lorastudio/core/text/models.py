@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from lorastudio.core.errors import BadModelFile, IncompatibleLoraError, LoraLoadError, ModelLoadError
 
@@ -272,26 +272,23 @@ def _walk(root: Path, max_depth: int) -> Iterator[Path]:
             yield here
 
 
+_Found = TypeVar("_Found", "TextModelInfo", "AdapterInfo")
+
+
+def _find(roots: Iterable[Path], inspect: Callable[[Path], _Found | None], max_depth: int) -> list[_Found]:
+    found = [info for root in roots for folder in _walk(Path(root), max_depth)
+             if (info := inspect(folder)) is not None]
+    return sorted(found, key=lambda item: item.name.lower())
+
+
 def find_text_models(roots: Iterable[Path], *, max_depth: int = 3) -> list[TextModelInfo]:
     """Causal LMs in folders under ``roots`` (a model folder's own subfolders are not searched)."""
-    found: list[TextModelInfo] = []
-    for root in roots:
-        for folder in _walk(Path(root), max_depth):
-            info = inspect_text_model(folder)
-            if info is not None:
-                found.append(info)
-    return sorted(found, key=lambda m: m.name.lower())
+    return _find(roots, inspect_text_model, max_depth)
 
 
 def find_adapters(roots: Iterable[Path], *, max_depth: int = 3) -> list[AdapterInfo]:
     """LoRA adapter folders under ``roots``."""
-    found: list[AdapterInfo] = []
-    for root in roots:
-        for folder in _walk(Path(root), max_depth):
-            info = inspect_adapter(folder)
-            if info is not None:
-                found.append(info)
-    return sorted(found, key=lambda a: a.name.lower())
+    return _find(roots, inspect_adapter, max_depth)
 
 
 def hf_cache_dir() -> Path:
