@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSignalBlocker, Qt, Signal, Slot
+from PySide6.QtCore import QSignalBlocker, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
-    QSlider,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -21,9 +19,7 @@ from PySide6.QtWidgets import (
 
 from lorastudio.core.text.mix import TextMix
 from lorastudio.core.text.models import AdapterFit, AdapterInfo
-
-_TICKS = 100  # slider ticks per 1.0 of weight
-_LIMIT = 2.0
+from lorastudio.qt.widgets.weight_editor import WeightEditor
 
 
 class TextAdapterRow(QFrame):
@@ -43,14 +39,8 @@ class TextAdapterRow(QFrame):
         self.details.setObjectName("muted")
         self.badge = QLabel()
         self.badge.setObjectName("badge")
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.setRange(int(-_LIMIT * _TICKS), int(_LIMIT * _TICKS))
-        self.slider.setPageStep(10)
-        self.spin = QDoubleSpinBox()
-        self.spin.setRange(-_LIMIT, _LIMIT)
-        self.spin.setSingleStep(0.05)
-        self.spin.setDecimals(2)
-        self.spin.setFixedWidth(70)
+        self.editor = WeightEditor("Weight")
+        self.slider, self.spin = self.editor.slider, self.editor.spin
         remove = QToolButton()
         remove.setText("✕")
         remove.setToolTip("Remove from the mix")
@@ -61,18 +51,15 @@ class TextAdapterRow(QFrame):
         top.addWidget(self.badge)
         top.addStretch(1)
         top.addWidget(remove)
-        weight_row = QHBoxLayout()
-        weight_row.addWidget(self.slider, 1)
-        weight_row.addWidget(self.spin)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(8, 6, 6, 6)
         layout.setSpacing(3)
         layout.addLayout(top)
         layout.addWidget(self.details)
-        layout.addLayout(weight_row)
+        layout.addWidget(self.editor)
 
-        self.slider.valueChanged.connect(self._on_slider_changed)
-        self.spin.valueChanged.connect(self._on_spin_changed)
+        self.editor.value_changed.connect(self._on_weight_changed)
+        self.editor.reset_requested.connect(self._on_weight_reset)
         remove.clicked.connect(self._on_remove)
         self.set_weight(weight)
         self.set_fit(fit)
@@ -85,15 +72,12 @@ class TextAdapterRow(QFrame):
         return round(self.spin.value(), 2)
 
     def set_weight(self, weight: float) -> None:
-        with QSignalBlocker(self.slider), QSignalBlocker(self.spin):
-            self.slider.setValue(round(weight * _TICKS))
-            self.spin.setValue(weight)
+        self.editor.set_value(weight)
 
     def set_fit(self, fit: AdapterFit | None) -> None:
         """Show whether the adapter fits the chosen model; a misfit can't be weighted."""
         ok = fit is None or fit.fits
-        self.slider.setEnabled(ok)
-        self.spin.setEnabled(ok)
+        self.editor.setEnabled(ok)
         if fit is None:
             self.badge.hide()
             return
@@ -107,16 +91,13 @@ class TextAdapterRow(QFrame):
         self.badge.style().unpolish(self.badge)
         self.badge.style().polish(self.badge)
 
-    @Slot(int)
-    def _on_slider_changed(self, ticks: int) -> None:
-        with QSignalBlocker(self.spin):
-            self.spin.setValue(ticks / _TICKS)
+    @Slot(float)
+    def _on_weight_changed(self, value: float) -> None:
         self.weight_changed.emit(self.path, self.weight())
 
-    @Slot(float)
-    def _on_spin_changed(self, value: float) -> None:
-        with QSignalBlocker(self.slider):
-            self.slider.setValue(round(value * _TICKS))
+    @Slot()
+    def _on_weight_reset(self) -> None:
+        self.set_weight(1.0)
         self.weight_changed.emit(self.path, self.weight())
 
     @Slot()
