@@ -85,6 +85,11 @@ class EngineWorker(QObject):
         """Import torch/diffusers and pick the device now, not when the user presses Generate."""
         try:
             _ = self.engine
+            # The pipeline classes' own imports (C extensions hold the GIL) would otherwise stall
+            # the window for ~0.5 s at the first Generate; here they happen before anyone clicks.
+            from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline  # noqa: F401
+            from transformers import CLIPTextModel, CLIPTokenizer  # noqa: F401
+
             self.status.emit("Engine ready")
         except Exception as err:  # a broken install must not kill the window
             traceback.print_exc()
