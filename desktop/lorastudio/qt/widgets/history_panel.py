@@ -33,7 +33,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QListView,
     QMenu,
-    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QStackedWidget,
@@ -47,6 +46,7 @@ from lorastudio.core.engine.restore import LibraryLora, LibraryModel, RestorePla
 from lorastudio.core.paths import DataDir
 from lorastudio.core.types import ModelKind
 from lorastudio.qt.state.mix_state import MixState
+from lorastudio.qt.widgets.dialogs import ask_yes
 from lorastudio.qt.widgets.generation_panel import GenerationPanel
 from lorastudio.qt.workers.history_worker import THUMB_SIZE, HistoryLoader
 
@@ -392,14 +392,7 @@ class HistoryPanel(QWidget):
 
     # -- things tests replace -----------------------------------------------------------------
     def confirm(self, question: str) -> bool:
-        answer = QMessageBox.question(
-            self,
-            "Delete images",
-            question,
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Cancel,
-        )
-        return answer == QMessageBox.StandardButton.Yes
+        return ask_yes(self, "Delete images", question)
 
     def open_folder(self, folder: Path) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))

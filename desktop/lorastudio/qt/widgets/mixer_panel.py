@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
     QSizePolicy,
     QToolButton,
     QVBoxLayout,
@@ -26,6 +25,7 @@ from lorastudio.core.engine.request import LoraSpec
 from lorastudio.core.metadata.detect import FileInfo, inspect_path
 from lorastudio.core.types import BaseArch
 from lorastudio.qt.state.mix_state import MixState
+from lorastudio.qt.widgets.row_list import scrolling_rows
 from lorastudio.qt.widgets.weight_editor import WeightEditor
 
 PATH_MIME = "application/x-lorastudio-path"
@@ -216,18 +216,7 @@ class MixerPanel(QWidget):
                             "or type <lora:name:0.8> in the prompt.")
         self.empty.setObjectName("muted")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self._rows_box = QVBoxLayout()
-        self._rows_box.setSpacing(6)
-        inner = QWidget()
-        inner_lay = QVBoxLayout(inner)
-        inner_lay.setContentsMargins(0, 0, 0, 0)
-        inner_lay.addWidget(self.empty)
-        inner_lay.addLayout(self._rows_box)
-        inner_lay.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(inner)
+        scroll, self._rows_box = scrolling_rows(self.empty)
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QPushButton,
     QWidget,
 )
@@ -32,6 +31,7 @@ from lorastudio.core.engine.request import LoraSpec
 from lorastudio.core.errors import PresetError
 from lorastudio.core.library.presets import Preset, PresetLora, PresetStore
 from lorastudio.qt.state.mix_state import MixState
+from lorastudio.qt.widgets.dialogs import ask_yes
 from lorastudio.qt.widgets.generation_panel import GenerationPanel, GenerationSettings
 
 SETTING_KEYS = ("steps", "cfg", "sampler", "width", "height", "clip_skip")
@@ -212,14 +212,7 @@ class PresetsBar(QWidget):
         return text if ok else None
 
     def confirm(self, question: str) -> bool:
-        answer = QMessageBox.question(
-            self,
-            "Presets",
-            question,
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel,
-            QMessageBox.StandardButton.Cancel,
-        )
-        return answer == QMessageBox.StandardButton.Yes
+        return ask_yes(self, "Presets", question)
 
     # -- slots ------------------------------------------------------------------------------
     def _update_buttons(self) -> None:

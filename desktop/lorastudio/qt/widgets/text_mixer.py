@@ -11,7 +11,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QScrollArea,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -19,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from lorastudio.core.text.mix import TextMix
 from lorastudio.core.text.models import AdapterFit, AdapterInfo
+from lorastudio.qt.widgets.row_list import scrolling_rows
 from lorastudio.qt.widgets.weight_editor import WeightEditor
 
 
@@ -127,18 +127,7 @@ class TextMixerPanel(QWidget):
         self.empty = QLabel("No adapter in the mix: the base model generates on its own.")
         self.empty.setObjectName("muted")
         self.empty.setWordWrap(True)
-        self.rows_box = QVBoxLayout()
-        self.rows_box.setSpacing(6)
-        holder = QWidget()
-        holder_layout = QVBoxLayout(holder)
-        holder_layout.setContentsMargins(0, 0, 0, 0)
-        holder_layout.addWidget(self.empty)
-        holder_layout.addLayout(self.rows_box)
-        holder_layout.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setFrameShape(QFrame.Shape.NoFrame)
-        scroll.setWidget(holder)
+        scroll, self.rows_box = scrolling_rows(self.empty)
         self.merge_button = QPushButton("Merge mix into a new model…")
         self.merge_button.setToolTip("Fold the weighted adapters into a standalone model folder "
                                      "(merge_and_unload) that plain transformers loads")

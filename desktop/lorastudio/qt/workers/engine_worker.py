@@ -58,7 +58,6 @@ class EngineWorker(QObject):
 
     @Slot(object)
     def generate(self, request: GenerationRequest) -> None:
-        self._cancel.reset()
         try:
             engine = self.engine
             if engine.model_path != Path(request.model).resolve():
@@ -174,6 +173,8 @@ class EngineClient(QObject):
             self.busy_changed.emit(True)
 
     def generate(self, request: GenerationRequest) -> None:
+        # Reset here, on submission: an Esc pressed while the job still waits in the queue counts.
+        self._cancel.reset()
         self._queued()
         self._started_at = time.monotonic()
         self._generate.emit(request)
