@@ -17,6 +17,12 @@ class LoraSpec:
     te_weight: float | None = None
     enabled: bool = True
     name: str = ""
+    # Per-block weights (LoRA Block Weight): one value per block of the model's arch, BASE (the text
+    # encoders) first; see core/engine/blocks.py. None = every block at 1.
+    blocks: tuple[float, ...] | None = None
+    # The fraction of the steps during which the LoRA is applied (A1111/Forge ``start=``/``stop=``).
+    start: float = 0.0
+    stop: float = 1.0
 
     @property
     def display_name(self) -> str:
