@@ -1,4 +1,8 @@
-"""Composition root: data dir, settings, QApplication, theme, MainWindow."""
+"""Composition root: data dir, log file, settings, QApplication, theme, MainWindow.
+
+The window's process never imports torch: the engine runs in a child process
+(core/backend/local_process.py), started on first use.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lorastudio.core.paths import DataDir, data_dir
-from lorastudio.core.settings import load_settings
+from lorastudio.core.settings import settings_store
 
 
 def create_main_window(data: DataDir):  # type: ignore[no-untyped-def]
@@ -17,7 +21,7 @@ def create_main_window(data: DataDir):  # type: ignore[no-untyped-def]
     from lorastudio.qt.main_window import MainWindow
 
     data.ensure()
-    return MainWindow(data, load_settings(data.settings_file))
+    return MainWindow(data, settings_store(data.settings_file))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,6 +29,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-dir")
     parser.add_argument("files", nargs="*")
     args, qt_args = parser.parse_known_args(argv)
+    import multiprocessing
+
+    multiprocessing.freeze_support()  # a frozen build starts the engine process from this executable
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
@@ -42,8 +49,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if icon.exists():
         app.setWindowIcon(QIcon(str(icon)))
     data = data_dir(args.data_dir)
-    apply_theme(app, load_settings(data.settings_file).theme)
+    data.ensure()
+    from lorastudio.core.logs import install_excepthook, setup_logging
+
+    log_path = setup_logging(data.logs)
+    apply_theme(app, settings_store(data.settings_file).value.theme)
     window = create_main_window(data)
+    install_excepthook(window.report_exception)
+    import logging
+
+    logging.getLogger("lorastudio").info("Window started; log file %s", log_path)
     window.show()
     if args.files:
         window.open_files([Path(f) for f in args.files])

@@ -4,7 +4,8 @@
 
 (a) a new slider value + generate, against unloading and reloading the LoRAs for the same job;
 (b) generation wall time through the app's engine against a bare diffusers script, alternating
-    runs in one process; (c) peak RSS of each side, measured in child processes.
+    runs in one process; (c) peak RSS of each side, measured in child processes; (d) per adapter
+    format: a slider move against a reload, and the memory kept per adapter (``--formats-only``).
 --full-size builds an SD1.5-shaped UNet/VAE/CLIP with random weights (fp16 on CUDA) instead of
 the tiny demo model: that is the GPU figure; on a CPU it is slow.
 """
@@ -137,9 +138,13 @@ def main() -> None:
     p.add_argument("--child")
     p.add_argument("--model")
     p.add_argument("--lora", action="append", default=[])
+    p.add_argument("--formats-only", action="store_true", help="only the per-format table (d)")
     args = p.parse_args()
     if args.child:
         run_child(args)
+        return
+    if args.formats_only:
+        format_table(args.runs)
         return
     import torch
 
@@ -158,9 +163,7 @@ def main() -> None:
             w = 0.3 + 0.1 * i
             slider.append(app_generate(engine, model, [(f, w) for f in lora_files], args))
             t = time.perf_counter()
-            engine.pipeline.unload_lora_weights()
-            engine._adapters.clear()
-            engine._applied = None
+            engine.unload_loras()
             reload_gen = app_generate(engine, model, [(f, w) for f in lora_files], args)
             reload.append(time.perf_counter() - t if reload_gen else 0.0)
         s, r = statistics.median(slider), statistics.median(reload)
@@ -194,6 +197,64 @@ def main() -> None:
               f"ratio {app_c['peak_rss_mb'] / bare_c['peak_rss_mb']:.3f}"
               + (f"; peak CUDA app {app_c['peak_cuda_mb']:.0f} MB, bare {bare_c['peak_cuda_mb']:.0f} MB"
                  if app_c["peak_cuda_mb"] else ""))
+    format_table(args.runs)
+
+
+def format_table(runs: int) -> None:
+    """(d) per adapter format on a tiny SD 1.5-structured model: a slider move (new weight, mix
+    applied) against unloading and reloading the file, and the memory the engine keeps for it."""
+    sys.path.insert(0, str(ROOT / "tests" / "helpers"))
+    import adapter_files as af
+
+    from lorastudio.core.engine.engine import DiffusersEngine
+    from lorastudio.core.engine.request import LoraSpec
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        model = af.build_sd15_like(root / "tiny-sd15")
+        p = af.load_plain(model)
+        files = {
+            "LoRA kohya (PEFT path)": af.write_kohya(p, root / "kohya.safetensors").path,
+            "LoRA LDM names + LoCon": af.write_kohya(p, root / "ldm.safetensors", ldm=True, resnets=True).path,
+            "LoRA + block weights": af.write_kohya(p, root / "lbw.safetensors", seed=9).path,
+            "LoHa": af.write_loha(p, root / "loha.safetensors").path,
+            "LoHa Tucker": af.write_loha(p, root / "loha-t.safetensors", tucker=True).path,
+            "LoKr": af.write_lokr(p, root / "lokr.safetensors").path,
+            "full/diff": af.write_full(p, root / "full.safetensors").path,
+            "DoRA (kohya)": af.write_kohya(p, root / "dora.safetensors", dora="in").path,
+            "DoRA (PEFT)": af.write_peft(p, root / "dora-peft.safetensors", dora=True).path,
+        }
+        engine = DiffusersEngine(device="cpu")
+        engine.load_model(model)
+        blocks = (1.0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)
+        print("(d) per format, tiny SD1.5-structured model (apply only, no denoising):")
+        print(f"    {'format':26s} {'path':6s} {'slider move':>12s} {'reload':>10s} {'ratio':>7s} "
+              f"{'factors':>10s} {'orig. W':>10s}")
+        for label, path in files.items():
+            b = blocks if "block" in label else None
+
+            def spec(w: float, path: Path = path, b: tuple[float, ...] | None = b) -> tuple[LoraSpec, ...]:
+                return (LoraSpec(path, w, blocks=b),)
+
+            engine.apply_mix(spec(0.5))  # load once
+            kept = engine.adapter_memory()[path.resolve()]
+            originals = engine.patched_originals_nbytes()
+            kind = engine.adapter_path_kind(path)
+            moves, reloads = [], []
+            for i in range(runs):
+                t = time.perf_counter()
+                engine.apply_mix(spec(0.3 + 0.1 * i))
+                moves.append(time.perf_counter() - t)
+                t = time.perf_counter()
+                engine.unload_loras()
+                engine.apply_mix(spec(0.3 + 0.1 * i))
+                reloads.append(time.perf_counter() - t)
+            m, r = statistics.median(moves), statistics.median(reloads)
+            print(f"    {label:26s} {kind:6s} {m * 1000:9.2f} ms {r * 1000:7.1f} ms {r / m:6.0f}x "
+                  f"{kept / 1024:6.1f} KiB {originals / 1024:6.1f} KiB")
+            engine.unload_loras()
+        print("    factors: what the engine keeps per adapter (PEFT: its lora_A/lora_B weights); orig. W: the\n"
+              "    original weights of the layers the patcher touches, kept once and shared by all adapters")
 
 
 if __name__ == "__main__":

@@ -107,12 +107,15 @@ def test_mix_two_loras_in_the_window_equals_plain_diffusers(qtbot, window, data:
     assert "Seed: 1234" in text
     assert "Lora hashes:" in text
 
-    engine = window.engine.worker.engine
-    loads = (engine.stats.pipeline_loads, engine.stats.lora_loads)
+    # The engine runs in its own process; each result carries its load counters.
+    stats = window.engine.last_result.stats
+    loads = (stats["pipeline_loads"], stats["lora_loads"])
+    assert loads == (1, 2)
     window.mixer.rows[0].weight.slider.setValue(0)
     window.mixer.rows[1].weight.slider.setValue(0)
     zero = _generate(qtbot, window)
-    assert (engine.stats.pipeline_loads, engine.stats.lora_loads) == loads  # nothing reloaded
+    stats = window.engine.last_result.stats
+    assert (stats["pipeline_loads"], stats["lora_loads"]) == loads  # nothing reloaded
     assert np.array_equal(zero, base)
 
 
@@ -161,4 +164,8 @@ def test_bad_model_and_bad_lora_show_a_message_and_the_app_keeps_running(
     assert "not a diffusers pipeline" in window.notice.text()
 
     window.generation.select_model(data.checkpoints / DEMO_PIPELINE)
+    # Picking a model starts at its native size (the demo's sidecar says 128×128, 8 steps).
+    assert (window.generation.width_box.value(), window.generation.height_box.value()) == (128, 128)
+    assert window.generation.steps.value() == 8
+    _set_common(window, steps=2)
     assert _generate(qtbot, window).shape == (64, 64, 3)

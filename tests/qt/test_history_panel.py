@@ -93,10 +93,8 @@ def test_strip_shows_newest_first_with_thumbnails_and_parameters(qtbot, data: Da
     panel = _panel(qtbot, data)
     try:
         model = panel.model
-        assert [model.index(r).data(Qt.ItemDataRole.DisplayRole) for r in range(2)] == [
-            "a new lighthouse",
-            "an old lighthouse",
-        ]
+        captions = [model.index(r).data(Qt.ItemDataRole.DisplayRole) for r in range(2)]
+        assert [c.split(" · ", 2)[1:] for c in captions] == [["2", "a new lighthouse"], ["1", "an old lighthouse"]]
         assert panel.count.text() == "2 images"
         assert "Seed: 2" in model.index(0).data(Qt.ItemDataRole.ToolTipRole)
         # Thumbnails arrive from the history thread.

@@ -164,3 +164,19 @@ def test_list_view_toggle_keeps_selection(panel: LibraryPanel, scanned: DataDir)
     assert panel.model.headerData(0, Qt.Orientation.Horizontal) == "Name"
     assert not panel.model.index(0, 0).parent().isValid()
     assert panel.model.rowCount(QModelIndex()) == 4
+
+
+def test_a_scan_that_skips_something_says_so_in_the_status_line(qtbot, data: DataDir) -> None:
+    loop = data.loras / "loop"
+    loop.mkdir()
+    (loop / "again").symlink_to(loop, target_is_directory=True)
+    widget = LibraryPanel(data, auto_scan=False)
+    qtbot.addWidget(widget)
+    try:
+        with qtbot.waitSignal(widget.scan_finished, timeout=20000):
+            widget.rescan()
+        qtbot.waitUntil(lambda: "skipped" in widget.status_bar.status.text(), timeout=5000)
+        assert "symlink loop" in widget.status_bar.status.text()
+        assert "models" in widget.status_bar.status.text()  # the counts stay in front
+    finally:
+        widget.shutdown()

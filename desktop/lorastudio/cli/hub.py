@@ -99,9 +99,11 @@ def _download(args: argparse.Namespace, data: DataDir) -> int:
 def _search(args: argparse.Namespace, data: DataDir) -> int:
     from lorastudio.core.hub.search import search_models
     from lorastudio.core.hub.tokens import app_connection
+    from lorastudio.core.metadata.untrusted import require_int
 
+    limit = require_int("--limit", args.limit, 1, 1000)
     conn = app_connection(data, endpoint=args.endpoint)
-    results = search_models(args.text, kind=args.kind, sort=args.sort, limit=args.limit, conn=conn)
+    results = search_models(args.text, kind=args.kind, sort=args.sort, limit=limit, conn=conn)
     for m in results:
         gated = " gated" if m.gated else ""
         print(f"{m.repo_id:<50} {m.kind:<10} ↓{m.downloads:<8} ♥{m.likes:<6} {m.base_model or '-'}{gated}")

@@ -58,3 +58,7 @@ class ImageMetadataError(LoraStudioError):
 
 class PresetError(LoraStudioError):
     """A preset (saved mix) could not be saved, renamed or loaded, e.g. its name is taken."""
+
+
+class InvalidRequest(LoraStudioError):
+    """A job's settings are out of range (steps, size, seed, weights...) or its output cannot be written."""

@@ -74,9 +74,19 @@ class DataDir:
     def settings_file(self) -> Path:
         return self.root / "settings.json"
 
+    @property
+    def logs(self) -> Path:
+        """Rotating log files (File ▸ Open log folder): details and tracebacks live here."""
+        return self.root / "logs"
+
+    @property
+    def queue_file(self) -> Path:
+        """Unfinished generation jobs, so they survive a restart."""
+        return self.root / "queue.json"
+
     def ensure(self) -> DataDir:
         for folder in (self.checkpoints, self.loras, self.vae, self.embeddings, self.text_models,
-                       self.text_adapters, self.outputs, self.thumbnails, self.downloads):
+                       self.text_adapters, self.outputs, self.thumbnails, self.downloads, self.logs):
             folder.mkdir(parents=True, exist_ok=True)
         return self
 

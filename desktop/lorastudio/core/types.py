@@ -18,6 +18,15 @@ class ModelKind(StrEnum):
     TEXT_MODEL = "text_model"  # transformers causal LM folder
     UNKNOWN = "unknown"
 
+    @property
+    def is_text(self) -> bool:
+        """A language model or an adapter for one: shown on the Text page, never in the image library."""
+        return self in TEXT_KINDS
+
+
+# PEFT adapter folders are the Text page's adapters: the image engine reads LoRA *files*.
+TEXT_KINDS = frozenset({ModelKind.TEXT_MODEL, ModelKind.PEFT_ADAPTER})
+
 
 class BaseArch(StrEnum):
     """Base architecture a checkpoint is, or a LoRA was trained for."""

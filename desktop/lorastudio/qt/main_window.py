@@ -1,21 +1,26 @@
-"""The main window: composes the library, the mixer, the generation panel, text mode and the hub.
+"""The main window: composes the library, the mixer, the generation panel, the queue, text mode
+and the hub around one Qt-free ``SessionModel`` (core/session).
 
-It owns no logic of its own beyond turning widget values into a frozen GenerationRequest and
-routing results and errors to the one notice bar.
+It owns no logic: the session builds requests, resolves prompt tags and restores images; the
+queue and the engine process (core/backend) run jobs; every message reaches the user through the
+one notice overlay.
 """
 
 from __future__ import annotations
 
+from dataclasses import fields
+from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Slot
+from PySide6.QtCore import QObject, QSettings, Qt, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QImage, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
-    QLabel,
+    QFrame,
     QMainWindow,
     QMessageBox,
+    QScrollArea,
     QSplitter,
     QTabWidget,
     QVBoxLayout,
@@ -23,22 +28,32 @@ from PySide6.QtWidgets import (
 )
 
 from lorastudio import __version__
-from lorastudio.core.engine.memory import MemoryOptions
-from lorastudio.core.engine.mix import extract_prompt_loras, merge_prompt_loras
+from lorastudio.core import messages
+from lorastudio.core.backend.base import Backend, ModelList
+from lorastudio.core.backend.comfyui.choice import backend_choices, backend_for
+from lorastudio.core.backend.comfyui.config import LOCAL_NAME
+from lorastudio.core.backend.engine_process import ProcessOptions
+from lorastudio.core.backend.local_process import LocalProcessBackend
+from lorastudio.core.engine.mix import LoraMix
 from lorastudio.core.engine.request import GenerationRequest, LoraSpec
 from lorastudio.core.errors import LoraStudioError
+from lorastudio.core.library.block_presets import BlockPresetStore
 from lorastudio.core.library.presets import PresetStore
-from lorastudio.core.metadata.detect import FileInfo, inspect_path
+from lorastudio.core.messages import Message
+from lorastudio.core.metadata.detect import FileInfo
+from lorastudio.core.metadata.model_defaults import model_defaults
 from lorastudio.core.paths import DataDir
-from lorastudio.core.settings import Settings, save_settings
-from lorastudio.core.types import BaseArch, ModelKind
+from lorastudio.core.session.library_index import LibraryIndex
+from lorastudio.core.session.model import SessionModel
+from lorastudio.core.settings import Settings, SettingsStore, settings_store
+from lorastudio.core.types import BaseArch
 from lorastudio.qt.state.mix_state import MixState
+from lorastudio.qt.widgets.elided_label import ElidedLabel
 from lorastudio.qt.widgets.generation_panel import GenerationPanel
 from lorastudio.qt.widgets.history_panel import (
     HistoryPanel,
     install_image_drop,
     library_from_catalog,
-    restore_image,
 )
 from lorastudio.qt.widgets.hub_page import HubPage
 from lorastudio.qt.widgets.image_view import ImageView
@@ -47,18 +62,27 @@ from lorastudio.qt.widgets.lora_picker import LoraPickerDialog
 from lorastudio.qt.widgets.mixer_panel import MixerPanel
 from lorastudio.qt.widgets.notice_bar import NoticeBar
 from lorastudio.qt.widgets.presets_bar import PresetsBar, apply_preset
+from lorastudio.qt.widgets.queue_panel import QueuePanel
 from lorastudio.qt.widgets.settings_dialog import SettingsDialog
 from lorastudio.qt.widgets.text_page import TextPage
+from lorastudio.qt.widgets.train_page import TrainPage
 from lorastudio.qt.workers.engine_worker import EngineClient
 
-_MODEL_KINDS = (ModelKind.PIPELINE, ModelKind.CHECKPOINT)
+
+class ErrorRelay(QObject):
+    """Carries uncaught exceptions from any thread to the GUI thread. Signals: error(object)."""
+
+    error = Signal(object)
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, data: DataDir, settings: Settings) -> None:
+    def __init__(self, data: DataDir, settings: Settings | SettingsStore | None = None) -> None:
         super().__init__()
         self.data = data
-        self.settings = settings
+        store = settings if isinstance(settings, SettingsStore) else settings_store(data.settings_file)
+        if isinstance(settings, Settings):  # an explicit Settings value: make it the current one
+            store.update(**{f.name: getattr(settings, f.name) for f in fields(Settings)})
+        self.session = SessionModel(data, store)
         self.setWindowTitle("LoRA Studio")
         self.resize(1440, 900)
         self.last_result_paths: list[Path] = []
@@ -66,17 +90,23 @@ class MainWindow(QMainWindow):
         self._running_size = (512, 512)
 
         self.mix_state = MixState(self)
-        self.engine = EngineClient(data, self)
-        self.notice = NoticeBar()
+        self.backend = LocalProcessBackend(ProcessOptions(log_folder=data.logs), models=self._backend_models)
+        self.engine = EngineClient(self.backend, self.session.queue, data.outputs, self)
+        self.errors = ErrorRelay(self)
         self.library = LibraryPanel(data)
-        self.generation = GenerationPanel()
-        self.mixer = MixerPanel(self.mix_state)
+        self.generation = GenerationPanel(self.session.params)
+        self.queue_panel = QueuePanel(self.session.queue)
+        self.mixer = MixerPanel(self.mix_state, BlockPresetStore(data.catalog_db))
         self.presets = PresetsBar(PresetStore(data.catalog_db), self.mix_state, self.generation.settings)
         self.history = HistoryPanel(data)
         self.image_view = ImageView()
         self.hub_page = HubPage(data)
         self.text_page = TextPage(data, device="auto")
+        self.train_page = TrainPage(default_output=data.loras)
+        self._restoring = False  # a restore sets the model too, and must keep the image's own size
 
+        # The right column: prompt and settings, then the mix (it gets the spare height), then
+        # the queue, which starts small: an empty queue has nothing to show (issue 16, item 5).
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.generation)
         mix_box = QWidget()
@@ -85,8 +115,12 @@ class MainWindow(QMainWindow):
         mix_lay.addWidget(self.presets)
         mix_lay.addWidget(self.mixer, 1)
         right.addWidget(mix_box)
+        right.addWidget(self.queue_panel)
         right.setStretchFactor(0, 0)
         right.setStretchFactor(1, 1)
+        right.setStretchFactor(2, 0)
+        right.setSizes([1, 10_000, 1])  # each gets its minimum, the mix the rest
+        self.right_split = right
         center = QWidget()
         center_lay = QVBoxLayout(center)
         center_lay.setContentsMargins(0, 0, 0, 0)
@@ -107,16 +141,26 @@ class MainWindow(QMainWindow):
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.addTab(workspace, "Images")
+        # The training form is taller than 700 px: it scrolls, so the window's minimum stays small.
+        train_scroll = QScrollArea()
+        train_scroll.setWidgetResizable(True)
+        train_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        train_scroll.setWidget(self.train_page)
+        self.tabs.addTab(train_scroll, "Train")
         self.tabs.addTab(self.text_page, "Text")
         self.tabs.addTab(self.hub_page, "Hugging Face")
         root = QWidget()
         root_lay = QVBoxLayout(root)
         root_lay.setContentsMargins(6, 6, 6, 6)
-        root_lay.addWidget(self.notice)
         root_lay.addWidget(self.tabs, 1)
         self.setCentralWidget(root)
+        self.notice = NoticeBar(root)  # an overlay: not in the layout, so nothing shifts
 
-        self.device_label = QLabel("Engine: starts on first use")
+        self._engine_device = ""  # set once the engine says which device it runs on
+        self._demo_building = False
+        self._engine_busy = False
+        self._run_statuses: set[str] = set()  # texts that only mean something while a job runs
+        self.device_label = ElidedLabel("Engine: starts on first use")  # a long GPU name elides
         self.device_label.setObjectName("muted")
         self.statusBar().addPermanentWidget(self.device_label)
         self.statusBar().showMessage(f"LoRA Studio {__version__} — data in {data.root}")
@@ -124,10 +168,17 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._image_drop = install_image_drop(self)
         self._connect_signals()
+        self._bind_session()
         self.refresh_models()
-        # Importing torch/diffusers takes seconds: start now, in the engine thread, while the
-        # user looks around, so the first Generate doesn't wait for it.
-        QTimer.singleShot(300, self.engine.warm_up)
+        self._refresh_backends()
+        # Importing torch/diffusers takes seconds: start the engine process now, while the user
+        # looks around, so the first Generate doesn't wait for it.
+        QTimer.singleShot(300, self._on_warm_up_timer)
+        waiting = len(self.session.queue.pending())
+        if waiting:
+            self.notice.info(f"{waiting} unfinished job{'s' if waiting != 1 else ''} from the last session "
+                             "are in the queue again.")
+            QTimer.singleShot(0, self.engine.run_pending)
         geometry = QSettings("LoRA Studio", "LoRA Studio").value("geometry")
         if geometry is not None:
             self.restoreGeometry(geometry)
@@ -147,6 +198,7 @@ class MainWindow(QMainWindow):
         action("&File", "Add models folder…", self._on_add_folder)
         action("&File", "Create demo library", self._on_demo_requested)
         action("&File", "Open outputs folder", self._on_open_outputs)
+        action("&File", "Open log folder", self._on_open_logs)
         menus["&File"].addSeparator()
         action("&File", "Settings…", self._on_settings, "Ctrl+,")
         menus["&File"].addSeparator()
@@ -168,25 +220,55 @@ class MainWindow(QMainWindow):
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.data.outputs)))
 
     @Slot()
+    def _on_open_logs(self) -> None:
+        self.data.logs.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.data.logs)))
+
+    @property
+    def settings(self) -> Settings:
+        """The current settings (read-only: change them through ``self.session.settings``)."""
+        return self.session.settings.value
+
+    @Slot()
     def _on_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, self.device_label.text().removeprefix("Device: "), self)
-        if not dialog.exec():
-            return
-        new = dialog.result_settings()
-        if new.theme != self.settings.theme:
+        dialog = SettingsDialog(self.settings, self.device_label.text().removeprefix("Device: "), self, self.data)
+        if dialog.exec():
+            # Only the fields the dialog edits: a folder the library added meanwhile stays.
+            self.session.settings.update(**dialog.changes())
+        self._refresh_backends()  # servers are saved as they are added or removed, OK or not
+
+    # -- backends ----------------------------------------------------------------------------
+    def _refresh_backends(self) -> None:
+        """Fill the backend picker from the configured servers and send the next jobs to the
+        chosen one (the setting survives restarts; a removed server falls back to this computer)."""
+        wanted = str(self.settings.extra.get("backend") or LOCAL_NAME)
+        shown = self.generation.set_backends(backend_choices(self.data), wanted)
+        self.choose_backend(shown)
+
+    def choose_backend(self, choice: str) -> None:
+        if self.settings.extra.get("backend", LOCAL_NAME) != choice:
+            self.session.settings.update_extra(backend=choice)
+        make = None if choice == LOCAL_NAME else partial(self._make_backend, choice)
+        self.engine.choose_backend(make)
+
+    def _make_backend(self, choice: str) -> Backend:
+        return backend_for(choice, self.data, self.backend)
+
+    @Slot(str)
+    def _on_backend_chosen(self, choice: str) -> None:
+        self.choose_backend(choice)
+
+    def _on_settings_changed(self, settings: Settings, changed: frozenset[str]) -> None:
+        if "theme" in changed:
             from lorastudio.qt.theme import apply_theme
 
             app = QApplication.instance()
             if isinstance(app, QApplication):
-                apply_theme(app, new.theme)
-        self.settings = new
-        save_settings(self.data.settings_file, new)
+                apply_theme(app, settings.theme)
 
     @Slot()
     def _on_clear_mix(self) -> None:
-        from lorastudio.core.engine.mix import LoraMix
-
-        self.mix_state.set_mix(LoraMix())
+        self.session.mix.set(LoraMix())
 
     @Slot()
     def _on_about(self) -> None:
@@ -196,9 +278,17 @@ class MainWindow(QMainWindow):
 
     # -- wiring ------------------------------------------------------------------------------
     def _connect_signals(self) -> None:
+        # A complete <lora:...> tag becomes a row soon after it is typed (issue 16, item 10);
+        # the delay keeps half-typed weights ("0." on the way to "0.8") from churning rows.
+        self._tag_timer = QTimer(self)
+        self._tag_timer.setSingleShot(True)
+        self._tag_timer.setInterval(300)
+        self._tag_timer.timeout.connect(self._on_prompt_tags_settled)
+        self.generation.prompt.textChanged.connect(self._tag_timer.start)
         self.generation.generate_requested.connect(self._on_generate_requested)
         self.generation.cancel_requested.connect(self._on_cancel_requested)
         self.generation.model_changed.connect(self._on_model_changed)
+        self.generation.backend_chosen.connect(self._on_backend_chosen)
         self.mixer.add_requested.connect(self._on_add_lora_requested)
         self.mixer.trigger_word_clicked.connect(self._on_trigger_word)
         self.library.lora_activated.connect(self._on_library_lora)
@@ -215,6 +305,14 @@ class MainWindow(QMainWindow):
         self.hub_page.installed.connect(self._on_hub_installed)
         self.hub_page.message.connect(self._on_page_message)
         self.text_page.message.connect(self._on_page_message)
+        self.train_page.message.connect(self._on_page_message)
+        self.train_page.epoch_saved.connect(self._on_train_epoch_saved)
+        self.queue_panel.cancel_requested.connect(self._on_queue_cancel)
+        self.queue_panel.open_requested.connect(self._on_history_image_chosen)
+        self.errors.error.connect(self._on_uncaught_error)
+        self.engine.message.connect(self._on_message)
+        self.engine.queue_changed.connect(self.queue_panel.refresh)
+        self.engine.started.connect(self._on_engine_started)
         self.engine.busy_changed.connect(self._on_engine_busy)
         self.engine.status.connect(self._on_engine_status)
         self.engine.device.connect(self._on_engine_device)
@@ -228,92 +326,120 @@ class MainWindow(QMainWindow):
         QShortcut(QKeySequence("Ctrl+Enter"), self, activated=self._on_generate_requested)
         QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self._on_cancel_requested)
 
-    # -- models ------------------------------------------------------------------------------
-    def _infos(self) -> list[FileInfo]:
-        return [r.info for r in self.library.model.records() if not r.missing]
+    def _bind_session(self) -> None:
+        """Two-way binding of the mixer's view-model and the session's mix (both emit only on a
+        real change, so they cannot echo), and the settings store's changes."""
+        self.mix_state.set_mix(self.session.mix.value)
+        self.mix_state.mix_changed.connect(self._on_mix_state_changed)
+        self.session.mix.changed.connect(self._on_session_mix_changed)
+        self.session.message.connect(self._on_message)
+        self.session.settings.connect(self._on_settings_changed)
 
+    @Slot(object)
+    def _on_mix_state_changed(self, mix: object) -> None:
+        self.session.mix.set(mix)  # type: ignore[arg-type]
+
+    def _on_session_mix_changed(self, mix: LoraMix) -> None:
+        self.mix_state.set_mix(mix)
+
+    # -- models ------------------------------------------------------------------------------
     def model_infos(self) -> list[FileInfo]:
-        return [i for i in self._infos() if i.kind in _MODEL_KINDS and i.status == "ok"]
+        return [e.info for e in self.session.library.models()]
 
     def lora_infos(self) -> list[FileInfo]:
-        return [i for i in self._infos() if i.kind in (ModelKind.LORA, ModelKind.LYCORIS)]
+        return self.session.library.lora_infos()
+
+    def _backend_models(self) -> ModelList:
+        lib = self.session.library
+        return ModelList(tuple(e.path for e in lib.models()), tuple(e.path for e in lib.loras()))
 
     def refresh_models(self) -> None:
-        models = sorted(self.model_infos(), key=lambda i: (i.title or i.path.name).lower())
-        self.generation.set_models([(f"{i.title or i.path.name}  [{i.base.label}]", i.path) for i in models])
-        if not models:
+        self.session.set_library(LibraryIndex(self.library.model.records()))
+        choices = self.session.library.model_choices()
+        self.generation.set_models(choices)
+        if not choices:
             self.generation.model.setPlaceholderText("No model yet: create the demo library or add a folder")
-        vaes = sorted((i for i in self._infos() if i.kind is ModelKind.VAE and i.status == "ok"),
-                      key=lambda i: i.path.name.lower())
-        self.generation.set_vaes([(i.title or i.path.name, i.path) for i in vaes])
+        self.generation.set_vaes(self.session.library.vae_choices())
+        self.train_page.settings.set_base_models([(label, Path(path)) for label, path in choices])
 
     def current_base(self) -> BaseArch | None:
-        path = self.generation.current_model()
-        if path is None:
-            return None
-        for info in self.model_infos():
-            if info.path == path:
-                return info.base
-        return inspect_path(path).base
+        return self.session.library.base_of(self.session.params.value.model)
 
     # -- generation --------------------------------------------------------------------------
     def build_request(self) -> GenerationRequest | None:
-        s = self.generation.settings()
-        if s.model is None:
-            self.notice.error("Pick a model first (or create the demo library from the library panel).")
+        """The request for the current parameters and mix, or None (with a notice) without a model."""
+        try:
+            return self.session.build_request()
+        except LoraStudioError as err:
+            self.notice.show_message(messages.from_exception(err))
             return None
-        prompt, tags = extract_prompt_loras(s.prompt)
-        if tags:
-            mix, missing = merge_prompt_loras(self.mix_state.mix, tags, self._resolve_lora_name)
-            self.mix_state.set_mix(mix)
-            self.generation.prompt.setPlainText(prompt)
-            if missing:
-                self.notice.error(f"Not in the library: {', '.join(missing)}. Generating without them.")
-        return GenerationRequest(
-            model=s.model, prompt=prompt, negative_prompt=s.negative_prompt, loras=self.mix_state.mix.specs,
-            seed=s.seed, steps=s.steps, cfg=s.cfg, width=s.width, height=s.height, sampler=s.sampler,
-            clip_skip=s.clip_skip, batch_count=s.batch_count, vae=s.vae, preview_every=max(1, s.steps // 10),
-            memory=MemoryOptions(attention_slicing=self.settings.attention_slicing,
-                                 vae_tiling=self.settings.vae_tiling, cpu_offload=self.settings.cpu_offload))
 
     def _resolve_lora_name(self, name: str) -> LoraSpec | None:
-        wanted = name.strip().lower()
-        for info in self.lora_infos():
-            if wanted in {info.path.stem.lower(), (info.title or "").lower()}:
-                return LoraSpec(path=info.path, name=info.title or info.path.stem)
-        return None
+        return self.session.library.resolve_lora(name)
 
     @Slot()
     def _on_generate_requested(self) -> None:
-        if self.engine.busy:
-            return
+        """Queue a job; it runs at once when nothing else does (clicking while busy queues)."""
         request = self.build_request()
         if request is None:
             return
         self.generation.remember_seed(request.seed)
-        self._running_size = (request.width, request.height)
-        self.generation.set_running(True)
         self.engine.generate(request)
+
+    @Slot()
+    def _on_prompt_tags_settled(self) -> None:
+        self.session.sync_prompt_loras()
 
     @Slot()
     def _on_cancel_requested(self) -> None:
         if self.engine.busy:
             self.engine.cancel()
             self.generation.progress.setFormat("Cancelling…")
+            self.statusBar().showMessage("Cancelling…")
+
+    @Slot(str)
+    def _on_queue_cancel(self, job_id: str) -> None:
+        self.engine.cancel(job_id)
 
     # -- engine events -----------------------------------------------------------------------
+    @Slot(object)
+    def _on_engine_started(self, job: object) -> None:
+        request = getattr(job, "request", None)
+        if isinstance(request, GenerationRequest):
+            self._running_size = (request.width, request.height)
+
     @Slot(bool)
     def _on_engine_busy(self, busy: bool) -> None:
+        self._engine_busy = busy
         self.generation.set_running(busy)
+        self.library.set_generation_running(busy)  # background hashing waits for the generation
+        if not busy:
+            # A refusal or a failed demo build ends without a "finished": no run-time text stays.
+            if self.statusBar().currentMessage() in self._run_statuses | {"Generating…", "Cancelling…"}:
+                self.statusBar().clearMessage()
+            self._run_statuses.clear()
+            if self._demo_building:
+                self._demo_building = False
+                if "Building the demo library" in self.notice.text():
+                    self.notice.hide()
 
     @Slot(str)
     def _on_engine_status(self, text: str) -> None:
+        # Every status comes from the current state (issue 16, item 8): a status between jobs
+        # (the engine warming up) belongs to the engine label, not to the idle progress bar.
         self.statusBar().showMessage(text)
-        self.generation.progress.setFormat(text if len(text) < 60 else text[:57] + "…")
+        if self._engine_busy:
+            self._run_statuses.add(text)
+            self.generation.progress.setFormat(text if len(text) < 60 else text[:57] + "…")
+        elif not self._engine_device:
+            self.device_label.setText("Engine: could not start" if "could not start" in text else "Engine: starting…")
 
     @Slot(str)
     def _on_engine_device(self, text: str) -> None:
+        self._engine_device = text
         self.device_label.setText(f"Device: {text}")
+        if not self._engine_busy:
+            self.statusBar().clearMessage()  # the warm-up status is over
 
     @Slot(int, int, float)
     def _on_engine_progress(self, step: int, total: int, elapsed: float) -> None:
@@ -329,25 +455,41 @@ class MainWindow(QMainWindow):
                                                 Qt.TransformationMode.SmoothTransformation))
 
     @Slot(object, object)
-    def _on_engine_finished(self, results: object, paths: object) -> None:
+    def _on_engine_finished(self, result: object, paths: object) -> None:
         saved = [Path(p) for p in paths]  # type: ignore[attr-defined]
         self.last_result_paths = saved
         self.history.add_results(saved)
         if saved:
             self.image_view.show_image(QImage(str(saved[-1])))
-            took = sum(r.timings.get("denoise_and_decode", 0.0) for r in results)  # type: ignore[attr-defined]
-            self.generation.show_done(f"Done: {len(saved)} image{'s' if len(saved) > 1 else ''}", took)
+            self.generation.show_done(f"Done: {len(saved)} image{'s' if len(saved) > 1 else ''}",
+                                      getattr(result, "seconds", None))
             self.statusBar().showMessage(f"Saved {saved[-1]}")
 
     @Slot(str)
     def _on_engine_failed(self, message: str) -> None:
-        self.notice.error(message)
-        self.generation.show_done("Failed")
+        # The notice itself comes through _on_message (one typed message per failure).
+        self.generation.show_done("Failed", state="failed")
+        self.statusBar().showMessage("Generation failed.")
 
     @Slot()
     def _on_engine_cancelled(self) -> None:
-        self.generation.show_done("Cancelled")
+        self.generation.show_done("Cancelled", state="cancelled")
+        self.statusBar().showMessage("Generation cancelled.")
         self.notice.info("Generation cancelled.")
+
+    @Slot(object)
+    def _on_message(self, message: object) -> None:
+        if isinstance(message, Message):
+            self.notice.show_message(message)
+
+    def report_exception(self, err: BaseException) -> None:
+        """For the excepthook (any thread): the user gets one sentence, the log the traceback."""
+        self.errors.error.emit(err)
+
+    @Slot(object)
+    def _on_uncaught_error(self, err: object) -> None:
+        if isinstance(err, BaseException):
+            self.notice.show_message(messages.from_exception(err))
 
     def open_files(self, paths: list[Path]) -> None:
         """Files given on the command line ("Open with"): PNGs restore, models are installed
@@ -366,16 +508,18 @@ class MainWindow(QMainWindow):
     # -- history, presets, dropped images ----------------------------------------------------
     def restore_from_image(self, path: Path) -> None:
         """Prompt, settings and LoRA mix from a PNG's infotext (ours, A1111's, Fooocus's...)."""
-        loras, models = library_from_catalog(self.data.catalog_db)
         try:
-            plan = restore_image(path, self.generation, self.mix_state, loras, models)
+            self._restoring = True
+            plan = self.session.restore_image(path, library_from_catalog(self.data.catalog_db))
         except LoraStudioError as err:
-            self.notice.error(str(err))
+            self.notice.show_message(messages.from_exception(err))
             return
+        finally:
+            self._restoring = False
         if plan.missing:
-            self.notice.error(plan.summary())
+            self.notice.show_message(messages.error(plan.summary(), messages.MessageKind.LORA_MISSING))
         else:
-            self.notice.info(plan.summary())
+            self.notice.show_message(messages.info(plan.summary(), messages.MessageKind.RESTORE))
 
     @Slot(str)
     def _on_history_image_chosen(self, path: str) -> None:
@@ -391,7 +535,11 @@ class MainWindow(QMainWindow):
 
     @Slot(object)
     def _on_preset_chosen(self, preset: object) -> None:
-        missing = apply_preset(preset, self.generation, self.mix_state, self._resolve_lora_name)
+        self._restoring = True
+        try:
+            missing = apply_preset(preset, self.generation, self.mix_state, self._resolve_lora_name)
+        finally:
+            self._restoring = False
         if missing:
             self.notice.error(f"Preset loaded without: {', '.join(missing)} (not in the library).")
 
@@ -402,10 +550,10 @@ class MainWindow(QMainWindow):
         self.mixer.set_model_base(base)
         known = base not in (None, BaseArch.UNKNOWN, BaseArch.OTHER)
         self.library.set_current_base(base.value if known and base else "")
-        family = {BaseArch.SDXL: "sdxl", BaseArch.SD2: "sd2"}.get(base, "sd1") if base else "sd1"
-        if path and Path(path).name.startswith("demo-"):
-            family = "demo"
-        self.generation.set_size_presets(family)
+        self.generation.set_size_presets(self.session.library.size_family(Path(path) if path else None))
+        if path and not self._restoring:
+            # A model picked by the user starts at its native size (and its suggested steps, if known).
+            self.session.params.update(**model_defaults(Path(path), base or BaseArch.UNKNOWN).changes())
 
     @Slot()
     def _on_add_lora_requested(self) -> None:
@@ -436,17 +584,23 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_demo_requested(self) -> None:
+        self._demo_building = True
         self.notice.info("Building the demo library (a few seconds)…")
-        self.engine.build_demo()
+        self.engine.build_demo(self.data.root)
 
-    @Slot(object)
-    def _on_demo_built(self, lib: object) -> None:
+    @Slot()
+    def _on_demo_built(self) -> None:
+        self._demo_building = False
         self.library.rescan()
         self.notice.info("Demo library ready: a tiny model and three LoRAs. Random weights make noisy pictures.")
 
     @Slot()
     def _on_library_changed(self) -> None:
         self.refresh_models()
+
+    @Slot(object)
+    def _on_train_epoch_saved(self, path: object) -> None:
+        self.library.rescan()
 
     @Slot(str)
     def _on_hub_installed(self, path: str) -> None:
@@ -455,10 +609,18 @@ class MainWindow(QMainWindow):
 
     @Slot(str, str)
     def _on_page_message(self, level: str, text: str) -> None:
+        # Pages still speak in level strings; map them onto the typed message once, here.
         if level == "error":
             self.notice.error(text)
+        elif level == "warning":
+            self.notice.warning(text)
         else:
             self.notice.info(text)
+
+    @Slot()
+    def _on_warm_up_timer(self) -> None:
+        if not self._shut_down:
+            self.engine.warm_up()
 
     # -- lifetime ----------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
@@ -467,10 +629,13 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def shutdown(self) -> None:
-        """Stop every thread (engine, library, hub workers); safe to call twice."""
+        """Stop the engine process and every thread (library, hub workers); safe to call twice.
+        Unfinished jobs stay in the saved queue and run again at the next start."""
         if self._shut_down:
             return
         self._shut_down = True
+        self.session.settings.disconnect(self._on_settings_changed)
+        self.session.mix.changed.disconnect(self._on_session_mix_changed)
         self.engine.shutdown()
         self.history.shutdown()
         app = QApplication.instance()
@@ -480,3 +645,4 @@ class MainWindow(QMainWindow):
         self.library.shutdown()
         self.hub_page.shutdown()
         self.text_page.shutdown()
+        self.train_page.shutdown()

@@ -113,3 +113,27 @@ def test_not_a_pipeline_and_not_a_lora_give_clear_errors(
         engine.generate(_request(demo_pipeline, (LoraSpec(xl, 1.0),)))
     # The engine still works after the failures.
     assert engine.generate(_request(demo_pipeline))[0].seed == 42
+
+
+def test_clip_skip_2_uses_the_penultimate_layer_as_a1111_does(engine: DiffusersEngine, demo_pipeline: Path) -> None:
+    """A1111's clip skip 2: the second-to-last hidden state through the final layer norm."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    got = np.asarray(engine.generate(_request(demo_pipeline, clip_skip=2))[0].image)
+    pipe = StableDiffusionPipeline.from_pretrained(str(demo_pipeline), local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+
+    def embed(text: str) -> torch.Tensor:
+        ids = pipe.tokenizer(text, padding="max_length", max_length=pipe.tokenizer.model_max_length,
+                             truncation=True, return_tensors="pt").input_ids
+        with torch.no_grad():
+            hidden = pipe.text_encoder(ids, output_hidden_states=True).hidden_states[-2]
+            return pipe.text_encoder.final_layer_norm(hidden)
+
+    want = np.asarray(pipe(prompt_embeds=embed("a cat"), negative_prompt_embeds=embed("blurry"),
+                           num_inference_steps=3, guidance_scale=6.0, width=64, height=64,
+                           generator=torch.Generator("cpu").manual_seed(42)).images[0])
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 2
+    plain = np.asarray(engine.generate(_request(demo_pipeline))[0].image)
+    assert not np.array_equal(got, plain)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from model_files import kohya_sd15, write
 
 from lorastudio.core.cancel import CancelToken
 from lorastudio.core.errors import BadModelFile, GenerationCancelled
-from lorastudio.core.metadata.hashes import EMPTY_SHA256, embedded_hash_matches, hash_file
+from lorastudio.core.metadata.hashes import EMPTY_SHA256, PausableToken, embedded_hash_matches, hash_file
 
 
 def test_sha256_autov2_and_addnet(tmp_path: Path) -> None:
@@ -69,3 +70,35 @@ def test_embedded_hash_is_verified_not_trusted(tmp_path: Path) -> None:
     assert embedded_hash_matches({"sshs_model_hash": "0" * 64}, hashes) is False
     assert embedded_hash_matches({"sshs_model_hash": EMPTY_SHA256}, hashes) is False
     assert embedded_hash_matches({}, hashes) is None
+
+
+def test_hashing_pauses_while_asked_and_cancel_ends_a_pause(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.safetensors", kohya_sd15())
+    raw = path.read_bytes()
+    token = PausableToken()
+    token.pause()
+    result: list[object] = []
+    worker = threading.Thread(target=lambda: result.append(hash_file(path, cancel=token, chunk_size=4096)))
+    worker.start()
+    worker.join(0.5)
+    assert worker.is_alive()
+    assert not result
+    token.resume()
+    worker.join(10)
+    assert result[0].sha256 == hashlib.sha256(raw).hexdigest()
+
+    token.pause()
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            hash_file(path, cancel=token, chunk_size=4096)
+        except GenerationCancelled as err:
+            failed.append(err)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    token.cancel()  # no resume needed: a paused job ends on cancel
+    worker.join(5)
+    assert not worker.is_alive()
+    assert failed

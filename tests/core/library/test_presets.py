@@ -105,3 +105,12 @@ def test_damaged_payload_is_a_clear_error_and_odd_values_are_tolerated(data: Dat
             store.load("Broken")
         odd = store.load("Odd")
         assert odd.loras == (PresetLora(Path("/x.safetensors"), "", 1.0, None, True),)
+
+
+def test_block_weights_and_step_range_are_kept(data: DataDir) -> None:
+    blocks = (1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.5)
+    lora = PresetLora(Path("/loras/ink.safetensors"), "Ink Wash", 0.8, None, True, blocks, 0.2, 0.7)
+    with PresetStore(data.catalog_db) as store:
+        store.save(Preset("Blocks", (lora,)))
+    with PresetStore(data.catalog_db) as store:
+        assert store.load("Blocks").loras == (lora,)

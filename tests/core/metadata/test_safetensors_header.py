@@ -81,9 +81,10 @@ def test_bad_files_are_refused_with_a_reason(tmp_path: Path, name: str, make, re
     with pytest.raises(BadModelFile, match=reason) as err:
         read_header(path)
     assert path.name in str(err.value)
-    info = inspect_file(path)  # the same file in a scan: a status, not an exception
+    info = inspect_file(path, full=True)  # the same file at import: a status, not an exception
     assert info.status == "error"
     assert reason in info.error
+    assert inspect_file(path).status in ("ok", "error")  # browsing: never an exception either
 
 
 def test_header_over_browse_cap_is_refused_without_reading_it(tmp_path: Path) -> None:
@@ -103,3 +104,70 @@ def test_very_long_tensor_names_are_shortened_in_errors(tmp_path: Path) -> None:
     with pytest.raises(BadModelFile) as err:
         read_header(path)
     assert len(str(err.value)) < 300
+
+
+BROWSE_REFUSED = {
+    "lying length": (lambda p: raw_safetensors(p, {"a": GOOD_ENTRY}, b"\0" * 8, header_len=2**40), "claims"),
+    "overrun": (lambda p: raw_safetensors(p, {"a": GOOD_ENTRY}, b"\0" * 4), "outside the file"),
+    "trailing bytes": (lambda p: raw_safetensors(p, {"a": GOOD_ENTRY}, b"\0" * 12), "unexplained bytes"),
+    "deep JSON": (lambda p: raw_safetensors(p, b'{"a": ' + b"[" * 2000 + b"]" * 2000 + b"}"), "not valid JSON"),
+    "no offsets": (lambda p: raw_safetensors(p, {"a": {"dtype": "F32", "shape": [2]}}, b"\0" * 8), "offsets"),
+    "float offsets": (
+        lambda p: raw_safetensors(p, {"a": {"dtype": "F32", "shape": [2], "data_offsets": [0.0, 8.0]}}, b"\0" * 8),
+        "offsets",
+    ),
+}
+LOAD_REFUSED = {
+    "unknown dtype": ({"a": {"dtype": "Q7", "shape": [2], "data_offsets": [0, 8]}}, 8, "unknown dtype"),
+    "shape vs size": ({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}}, 8, "do not match"),
+    "huge zero-size dim": ({"a": {"dtype": "F32", "shape": [10**19, 0], "data_offsets": [0, 0]}}, 0, "impossible"),
+    "overlap and gap": (
+        {
+            "a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+            "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]},
+            "c": {"dtype": "F32", "shape": [1], "data_offsets": [12, 16]},
+            "d": {"dtype": "F32", "shape": [1], "data_offsets": [20, 24]},
+        },
+        24,
+        "overlap",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BROWSE_REFUSED))
+def test_hostile_files_are_refused_at_browse_time(tmp_path: Path, case: str) -> None:
+    make, reason = BROWSE_REFUSED[case]
+    path = make(tmp_path / "bad.safetensors")
+    with pytest.raises(BadModelFile, match=reason):
+        read_header(path, full=False)
+    info = inspect_file(path)
+    assert info.status == "error"
+    assert reason in info.error
+
+
+@pytest.mark.parametrize("case", list(LOAD_REFUSED))
+def test_per_tensor_problems_are_found_before_load_or_import(tmp_path: Path, case: str) -> None:
+    from lorastudio.core.library.catalog import Catalog
+    from lorastudio.core.library.importer import import_path
+    from lorastudio.core.paths import DataDir
+
+    header, size, reason = LOAD_REFUSED[case]
+    path = raw_safetensors(tmp_path / "bad.safetensors", header, b"\0" * size)
+    browsed = read_header(path, full=False)  # cheap checks pass: the library lists it ...
+    assert not browsed.validated
+    assert len(browsed) == len(header)
+    with pytest.raises(BadModelFile, match=reason):  # ... the load-time reader does not
+        read_header(path)
+    data = DataDir(tmp_path / "data").ensure()
+    with Catalog(data.catalog_db) as catalog, pytest.raises(BadModelFile, match=reason):
+        import_path(data, catalog, path)
+    assert not any(data.models.rglob("*.safetensors"))
+
+
+def test_browse_and_full_headers_describe_a_lora_the_same(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.safetensors", kohya_sd15(), {"ss_network_dim": "4"})
+    browsed, full = read_header(path, full=False), read_header(path)
+    assert full.validated
+    assert not browsed.validated
+    assert browsed.tensors == full.tensors
+    assert browsed.dims(["lora_unet_mid_block_attentions_0_proj_in.lora_down.weight"], 0) == [4]

@@ -1,7 +1,9 @@
 """Per-block weights (hako-mikan's LoRA Block Weight, "LBW"): block names, presets, text syntax.
 
 A block vector holds one weight per block, BASE (the text encoders) first: 17 values for SD 1.x/2.x,
-12 for SDXL (shared/notes/lycoris-and-blocks.md). Blocks not in the vector keep weight 1.
+12 for SDXL (shared/notes/lycoris-and-blocks.md). Layers in blocks the vector does not list (IN00,
+IN03, OUT00–OUT02 on SD 1.x: convolutions only LoCon/LyCORIS touch) get 0, as LBW's ``to26`` expands
+a short vector; layers outside every block (time embedding, conv_out) keep 1.
 """
 
 from __future__ import annotations
@@ -80,3 +82,39 @@ def format_blocks(values: tuple[float, ...], arch: BaseArch) -> str:
         if len(vec) == len(values) and all(float(a) == float(b) for a, b in zip(vec, values, strict=True)):
             return name
     return ",".join(f"{v:g}" for v in values)
+
+
+def arch_for_length(n: int) -> BaseArch:
+    """The arch a vector of ``n`` values is for (12 → SDXL, else SD 1.x)."""
+    return BaseArch.SDXL if n == len(BLOCK_IDS_SDXL) else BaseArch.SD1
+
+
+def parse_blocks_any(text: str) -> tuple[float, ...]:
+    """``OUTD`` (SD 1.x vector) or 17/12 numbers, when the model is not known yet (prompt tags, CLI).
+    The engine adapts a preset's vector to the loaded model with ``fit_blocks``."""
+    text = text.strip()
+    if text.upper() in _PRESETS_SD1:
+        return parse_blocks(text, BaseArch.SD1)
+    n = len(text.split(","))
+    return parse_blocks(text, BaseArch.SDXL if n == len(BLOCK_IDS_SDXL) else BaseArch.SD1)
+
+
+def fit_blocks(values: tuple[float, ...], arch: BaseArch) -> tuple[float, ...]:
+    """``values`` for ``arch``: as is when the length fits, the same preset when it is one of the other
+    arch's presets; a BlockWeightError sentence otherwise."""
+    ids = block_ids(arch)
+    if len(values) == len(ids):
+        return values
+    other = BaseArch.SD1 if arch is BaseArch.SDXL else BaseArch.SDXL
+    name = format_blocks(values, other)
+    if name in presets(other):
+        return presets(arch)[name]
+    raise BlockWeightError(f"Block weights need {len(ids)} values for {arch.label} (got {len(values)}).")
+
+
+def block_factor(block: str, values: tuple[float, ...] | None, arch: BaseArch) -> float:
+    """The multiplier of a layer in LBW block ``block`` ("" = in no block) under ``values``."""
+    if values is None or not block:
+        return 1.0
+    ids = block_ids(arch)
+    return float(values[ids.index(block)]) if block in ids else 0.0

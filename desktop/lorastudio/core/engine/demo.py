@@ -17,6 +17,8 @@ from lorastudio.core.paths import DataDir
 
 DEMO_PIPELINE = "demo-tiny-sd15"
 DEMO_SIZE = 128  # pixels; the tiny UNet is fast at this size on a CPU
+# Enough for the scheduler to settle at this size, a second or two on a CPU (20 steps at 512 px took 80 s).
+DEMO_STEPS = 8
 
 UNET_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "ff.net.0.proj", "ff.net.2", "proj_in", "proj_out")
 TE_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
@@ -201,6 +203,21 @@ def _render_previews(folder: Path, loras: tuple[Path, ...]) -> None:
         engine.generate(request)[0].image.save(target)
 
 
+def _write_model_sidecar(folder: Path) -> None:
+    """A1111's sidecar: the tiny model's widths don't reveal its family, so say it; and InvokeAI's
+    ``default_settings`` shape, so a new generation starts at the size and steps the model is for."""
+    sidecar = folder.with_name(folder.name + ".json")
+    text = json.dumps({
+        "sd version": "SD1", "description": "Tiny random-weight SD 1.x pipeline made by LoRA Studio.",
+        "default_settings": {"width": DEMO_SIZE, "height": DEMO_SIZE, "steps": DEMO_STEPS}})
+    try:
+        if sidecar.read_text("utf-8") == text:
+            return
+    except OSError:
+        pass
+    sidecar.write_text(text, "utf-8")
+
+
 def build_demo_library(data: DataDir, previews: bool = True) -> DemoLibrary:
     """Write the demo pipeline and LoRAs into ``data``'s models folders (idempotent)."""
     from safetensors.torch import save_file
@@ -211,12 +228,11 @@ def build_demo_library(data: DataDir, previews: bool = True) -> DemoLibrary:
              data.loras / "demo-paper-cut.safetensors")
     xl = data.loras / "demo-xl-sketch.safetensors"
     if (folder / "model_index.json").exists() and all(p.exists() for p in (*loras, xl)):
+        _write_model_sidecar(folder)  # a library built before the sidecar had default settings gets them
         return DemoLibrary(folder, loras)
     pipe = build_tiny_sd(data.cache / "demo-tokenizer")
     pipe.save_pretrained(str(folder), safe_serialization=True)
-    # A1111's sidecar: the tiny model's widths don't reveal its family, so say it.
-    folder.with_name(folder.name + ".json").write_text(json.dumps(
-        {"sd version": "SD1", "description": "Tiny random-weight SD 1.x pipeline made by LoRA Studio."}), "utf-8")
+    _write_model_sidecar(folder)
     ink = kohya_lora(pipe.unet, pipe.text_encoder, rank=4, alpha=2.0, seed=1)
     save_file(ink, str(loras[0]), metadata=_kohya_metadata(
         "Ink Wash", 4, 2.0, {"inkwash style": 24, "monochrome": 18, "brush strokes": 9}))

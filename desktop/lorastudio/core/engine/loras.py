@@ -15,9 +15,20 @@ from pathlib import Path
 from typing import Any
 
 from lorastudio.core.errors import LoraLoadError
+from lorastudio.core.metadata.detect import PICKLE_SUFFIXES, SAFETENSORS_SUFFIXES
 
 KOHYA_PREFIXES = ("lora_unet_", "lora_te_", "lora_te1_", "lora_te2_")
 _TE_QKV = re.compile(r"^(lora_te[12]?_.*_self_attn)_(q|k|v)_proj\.lora_down\.weight$")
+
+
+def require_lora_suffix(path: Path) -> None:
+    """Refuse, by name alone, what is not a safetensors file: a pickle (never loaded: it can run
+    code) is told to convert; anything else (a .txt, an image) is told it is not a LoRA at all."""
+    suffix = path.suffix.lower()
+    if suffix in PICKLE_SUFFIXES:
+        raise LoraLoadError(f"{path.name} is a pickle file, which is never loaded: convert it to .safetensors.")
+    if suffix not in SAFETENSORS_SUFFIXES:
+        raise LoraLoadError(f"{path.name} is not a LoRA file: LoRA Studio reads LoRAs saved as .safetensors.")
 
 
 def read_lora_state_dict(path: Path) -> dict[str, Any]:
@@ -27,8 +38,7 @@ def read_lora_state_dict(path: Path) -> dict[str, Any]:
 
     if not path.is_file():
         raise LoraLoadError(f"LoRA file not found: {path}")
-    if path.suffix.lower() != ".safetensors":
-        raise LoraLoadError(f"{path.name} is not a .safetensors file; pickle formats are never loaded.")
+    require_lora_suffix(path)
     try:
         sd = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as err:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 from pathlib import Path
 
@@ -24,6 +25,35 @@ def file_hashes(path: Path) -> FileHashes:
     return _cached_hashes(str(path), st.st_size, st.st_mtime)
 
 
+_DENOISER_FOLDERS = ("unet", "transformer")  # SD 1.x/2.x/XL, then SD3/Flux pipelines
+
+
+def model_hash(model: Path) -> str | None:
+    """The ``Model hash`` of an infotext, or None when the model has no weights to hash.
+
+    A single file: AutoV2, the first 10 hex of its sha256, which is what A1111 writes and what
+    Civitai and the library look a checkpoint up by. A diffusers folder has no one file, and A1111
+    never wrote a hash for one; we use the AutoV2 of the folder's denoiser weights (the UNet or the
+    transformer: the part that makes a fine-tune different; text encoders and VAEs are often shared),
+    so the same weights always give the same hash and retrained ones a new one. When the weights are
+    sharded or stored in several variants, it is the first 10 hex of the sha256 over every weight
+    file's name and sha256, in name order. Civitai can't look such a hash up (it hosts single files);
+    restoring an image finds a folder by its name instead.
+    """
+    if model.is_file():
+        return file_hashes(model).autov2
+    for folder in _DENOISER_FOLDERS:
+        weights = sorted((model / folder).glob("*.safetensors"))
+        if len(weights) == 1:
+            return file_hashes(weights[0]).autov2
+        if weights:
+            digest = hashlib.sha256()
+            for w in weights:
+                digest.update(f"{w.name}\0{file_hashes(w).sha256}\n".encode())
+            return digest.hexdigest()[:10]
+    return None
+
+
 def _alias(name: str) -> str:
     # A1111's alias is the name in the prompt tag (the file name), without ':' and ','.
     return name.replace(":", "").replace(",", "")
@@ -38,9 +68,14 @@ def build_infotext(request: GenerationRequest, seed: int) -> Infotext:
         "Size": f"{request.width}x{request.height}",
     }
     model = Path(request.model)
-    if model.is_file():
-        params["Model hash"] = file_hashes(model).autov2
-    params["Model"] = model.stem if model.is_file() else model.name
+    try:
+        digest = model_hash(model)
+    except (OSError, LoraStudioError):  # unreadable weights fail the generation elsewhere, not the PNG
+        digest = None
+    if digest:
+        params["Model hash"] = digest
+    # A file only a remote server has is named by its stem too, as A1111 names checkpoints.
+    params["Model"] = model.stem if model.is_file() or model.suffix.lower() == ".safetensors" else model.name
     if request.clip_skip > 1:
         params["Clip skip"] = str(request.clip_skip)
     loras = request.active_loras

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from lorastudio.core.engine.mix import LoraMix, extract_prompt_loras
+from lorastudio.core.engine.blocks import BlockWeightError
+from lorastudio.core.engine.mix import LoraMix, PromptLora, extract_prompt_loras
 from lorastudio.core.engine.request import LoraSpec
 from lorastudio.core.engine.schedulers import SAMPLERS
 from lorastudio.core.errors import ImageMetadataError
@@ -49,6 +50,9 @@ class RestoredLora:
     hash: str = ""
     path: Path | None = None
     matched_by: str = ""  # "hash" | "name" | ""
+    blocks: tuple[float, ...] | None = None  # from the tag's lbw= (LoRA Block Weight)
+    start: float = 0.0
+    stop: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,8 @@ class RestorePlan:
     def mix(self) -> LoraMix:
         return LoraMix(
             tuple(
-                LoraSpec(path=lo.path, weight=lo.weight, te_weight=lo.te_weight, name=lo.name)
+                LoraSpec(path=lo.path, weight=lo.weight, te_weight=lo.te_weight, name=lo.name,
+                         blocks=lo.blocks, start=lo.start, stop=lo.stop)
                 for lo in self.loras
                 if lo.path is not None
             )
@@ -98,6 +103,14 @@ class RestorePlan:
 
 
 # -- reading -----------------------------------------------------------------------------------
+
+
+def _from_tag(tag: PromptLora) -> RestoredLora:
+    try:
+        blocks = tag.blocks_vector()
+    except BlockWeightError:  # an lbw= we cannot read: the LoRA comes back without block weights
+        blocks = None
+    return RestoredLora(tag.name, tag.weight, tag.te_weight, blocks=blocks, start=tag.start, stop=tag.stop)
 
 
 def read_plan(path: Path, library: Sequence[LibraryLora] = ()) -> RestorePlan:
@@ -146,7 +159,7 @@ def plan_from_infotext(info: Infotext, library: Sequence[LibraryLora] = ()) -> R
 
     wanted: dict[str, RestoredLora] = {}
     for tag in tags:
-        wanted.setdefault(_key(tag.name), RestoredLora(tag.name, tag.weight, tag.te_weight))
+        wanted.setdefault(_key(tag.name), _from_tag(tag))
     weights = info.lora_weights
     for name, weight in weights.items():
         key = _key(name)
@@ -159,7 +172,7 @@ def plan_from_infotext(info: Infotext, library: Sequence[LibraryLora] = ()) -> R
     for name, value in hashes.items():
         key = _key(name)
         current = wanted.get(key) or RestoredLora(name, weights.get(name, 1.0))
-        wanted[key] = RestoredLora(current.name, current.weight, current.te_weight, value)
+        wanted[key] = replace(current, hash=value)
 
     notes: list[str] = []
     sampler = _sampler(p.get("Sampler", ""), p.get("Schedule type", "") or p.get("Scheduler", ""), notes)
@@ -204,7 +217,7 @@ def _plan_from_fooocus_json(data: dict[str, object], library: Sequence[LibraryLo
     prompt, tags = extract_prompt_loras(text("prompt"))
     for tag in tags:
         if all(_key(lo.name) != _key(tag.name) for lo in loras):
-            loras.append(RestoredLora(tag.name, tag.weight, tag.te_weight))
+            loras.append(_from_tag(tag))
     size = re.findall(r"\d+", text("resolution"))
     notes: list[str] = []
     sampler = _sampler(text("sampler"), text("scheduler"), notes)
@@ -287,7 +300,7 @@ def resolve_loras(wanted: Sequence[RestoredLora], library: Sequence[LibraryLora]
                     match, how = path, "name"
                     break
         display = next((n for p, n, _s, _a in library if p == match), lo.name) if match else lo.name
-        out.append(RestoredLora(display, lo.weight, lo.te_weight, lo.hash, match, how))
+        out.append(replace(lo, name=display, path=match, matched_by=how))
     return tuple(out)
 
 

@@ -7,6 +7,11 @@
 - ``user_data``: favorite, tags, notes, preferred weight, custom trigger words, rating, keyed by
   ``sha:<sha256>`` so it follows the bytes through renames and moves. Before a file is hashed its
   user data is keyed ``path:<hex>`` and moves to the hash key as soon as the hash is known.
+  Each row remembers its key (``files.user_key``), so a file whose mtime changes keeps its data
+  while it waits to be re-hashed, and a file that appears at a new path inherits the key of a
+  known file with the same size and ``quick`` hash (a few KB from the start, middle and end) at
+  once, before its full hash exists. When the full hash turns out different, the data is copied
+  to the new hash: what the user saw on the file stays on it.
 
 Other modules add their own tables with ``migrate(conn, "<module>", [sql, ...])`` on a connection
 from ``connect(data_dir.catalog_db)``; each module's schema version is kept in ``schema_versions``.
@@ -16,7 +21,9 @@ Connections are per thread: a worker opens its own ``Catalog``.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
+import math
 import os
 import sqlite3
 import time
@@ -27,6 +34,8 @@ from typing import Any
 
 from lorastudio.core.metadata.detect import FileInfo
 from lorastudio.core.metadata.hashes import FileHashes
+from lorastudio.core.metadata.untrusted import clean_text as _clean
+from lorastudio.core.metadata.untrusted import open_regular, sql_int
 from lorastudio.core.types import BaseArch, LoraFormat, ModelKind
 
 MODULE = "library"
@@ -50,7 +59,13 @@ _STEPS = [
         key TEXT PRIMARY KEY, favorite INTEGER NOT NULL DEFAULT 0, tags TEXT NOT NULL DEFAULT '[]',
         notes TEXT NOT NULL DEFAULT '', preferred_weight REAL, trigger_words TEXT NOT NULL DEFAULT '[]',
         rating INTEGER NOT NULL DEFAULT 0, updated_at REAL NOT NULL)""",
+    # The user-data key a row had when it was last hashed (or inherited): survives mtime changes.
+    "ALTER TABLE files ADD COLUMN user_key TEXT",
+    "ALTER TABLE files ADD COLUMN quick TEXT",
+    "UPDATE files SET user_key = 'sha:' || sha256 WHERE sha256 IS NOT NULL",
+    "CREATE INDEX files_size ON files(size)",
 ]
+QUICK_PIECE = 4096
 
 
 def connect(db_path: Path) -> sqlite3.Connection:
@@ -99,8 +114,27 @@ def display_path(path: Path | str) -> str:
 
 
 def clean_text(text: str) -> str:
-    """Text safe for SQLite and terminals: lone surrogates (from non-UTF-8 names) become U+FFFD."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace") if text else text
+    """Text safe for SQLite and display: lone surrogates (from non-UTF-8 names or metadata) become
+    U+FFFD and control characters other than newlines and tabs are dropped."""
+    return _clean(text, keep_newlines=True)
+
+
+def quick_hash(path: Path, size: int) -> str | None:
+    """SHA-256 of the size and three 4 KB pieces (start, middle, end): tells a renamed or touched
+    file from a different one in a millisecond, while its full hash is pending. None if unreadable."""
+    h = hashlib.sha256(str(size).encode())
+    try:
+        with open_regular(path) as f:
+            for offset in sorted({0, max(0, size // 2 - QUICK_PIECE // 2), max(0, size - QUICK_PIECE)}):
+                f.seek(offset)
+                h.update(f.read(QUICK_PIECE))
+    except OSError:
+        return None
+    return h.hexdigest()[:32]
+
+
+def _finite(value: float | None) -> float | None:
+    return value if isinstance(value, int | float) and math.isfinite(value) and abs(value) < 1e300 else None
 
 
 @dataclass(frozen=True)
@@ -147,7 +181,9 @@ class CatalogRecord:
         return self.addnet[:12] if self.addnet else None
 
 
-_USER_KEY = "CASE WHEN f.sha256 IS NOT NULL THEN 'sha:' || f.sha256 ELSE 'path:' || hex(f.path) END"
+_USER_KEY = (
+    "COALESCE(f.user_key, CASE WHEN f.sha256 IS NOT NULL THEN 'sha:' || f.sha256 ELSE 'path:' || hex(f.path) END)"
+)
 _COLUMNS = (
     "f.path, f.root, f.size, f.mtime_ns, f.is_dir, f.kind, f.base, f.lora_format, f.network, f.variant, "
     "f.base_signal, f.status, f.error, f.title, f.rank, f.alpha, f.trains_unet, f.trains_te, "
@@ -262,6 +298,7 @@ class Catalog:
         self.db_path = Path(db_path)
         self.conn = connect(self.db_path)
         migrate(self.conn, MODULE, _STEPS)
+        self._quick_sizes: set[int] | None = None  # sizes of rows with a quick hash, loaded on demand
 
     def close(self) -> None:
         self.conn.close()
@@ -276,6 +313,7 @@ class Catalog:
 
     def known(self, root: Path | None = None) -> dict[bytes, tuple[int, int, bool]]:
         """``{path key: (size, mtime_ns, missing)}`` for every file (under ``root``)."""
+        self._quick_sizes = None  # a scan starts here: see hashes other connections wrote since
         if root is None:
             rows = self.conn.execute("SELECT path, size, mtime_ns, missing FROM files")
         else:
@@ -285,36 +323,44 @@ class Catalog:
         return {p: (s, m, bool(x)) for p, s, m, x in rows}
 
     def upsert_many(self, items: Iterable[tuple[FileInfo, Path, int]]) -> None:
-        """Insert or update ``(info, root, mtime_ns)``; a changed file loses its (now stale) hashes."""
+        """Insert or update ``(info, root, mtime_ns)``; a changed file loses its (now stale) hashes but
+        keeps its user data. Numbers SQLite cannot hold are stored as unknown (NULL or 0), never raised.
+        A new path whose size and quick hash match a known file takes over that file's user data."""
         now = time.time()
+        quick_sizes = self._known_quick_sizes()
         with self.conn:
             for info, root, mtime_ns in items:
                 key = path_key(info.path)
+                inherit = (
+                    not info.is_dir
+                    and info.size in quick_sizes
+                    and self.conn.execute("SELECT 1 FROM files WHERE path = ?", (key,)).fetchone() is None
+                )
                 values = (
                     key,
                     path_key(root),
-                    info.size,
-                    mtime_ns,
+                    max(0, sql_int(info.size) or 0),
+                    sql_int(mtime_ns) or 0,
                     int(info.is_dir),
                     info.kind.value,
                     info.base.value,
                     info.lora_format.value,
-                    info.network,
+                    clean_text(info.network),
                     clean_text(info.variant),
-                    info.base_signal,
-                    info.status,
+                    clean_text(info.base_signal),
+                    clean_text(info.status),
                     clean_text(info.error),
                     clean_text(info.title),
-                    info.rank,
-                    info.alpha,
+                    sql_int(info.rank),
+                    _finite(info.alpha),
                     int(info.trains_unet),
                     int(info.trains_text_encoder),
-                    json.dumps(list(info.trigger_words)),
-                    info.preferred_weight,
+                    json.dumps([clean_text(w) for w in info.trigger_words]),
+                    _finite(info.preferred_weight),
                     clean_text(info.description),
                     path_key(info.preview) if info.preview else None,
-                    info.tensor_count,
-                    json.dumps(info.hub),
+                    max(0, sql_int(info.tensor_count) or 0),
+                    json.dumps({clean_text(k): clean_text(v) for k, v in info.hub.items()}),
                     now,
                     now,
                 )
@@ -342,8 +388,31 @@ class Catalog:
                     values,
                 )
                 self.conn.execute(
-                    "INSERT OR REPLACE INTO file_metadata (path, json) VALUES (?, ?)", (key, json.dumps(info.metadata))
+                    "INSERT OR REPLACE INTO file_metadata (path, json) VALUES (?, ?)",
+                    (key, json.dumps({clean_text(k): clean_text(v) for k, v in info.metadata.items()})),
                 )
+                if inherit:
+                    self._inherit_user_key(info.path, key, info.size)
+
+    def _known_quick_sizes(self) -> set[int]:
+        if self._quick_sizes is None:
+            rows = self.conn.execute("SELECT DISTINCT size FROM files WHERE quick IS NOT NULL")
+            self._quick_sizes = {int(r[0]) for r in rows}
+        return self._quick_sizes
+
+    def _inherit_user_key(self, path: Path, key: bytes, size: int) -> None:
+        """A new row takes the user-data key of a known file with the same size and quick hash
+        (a rename, a move or a copy back): favourites and notes show at once, not after hashing."""
+        quick = quick_hash(path, size)
+        if quick is None:
+            return
+        row = self.conn.execute(
+            f"SELECT {_USER_KEY} FROM files f WHERE f.size = ? AND f.quick = ? AND f.path != ? "
+            "ORDER BY f.missing DESC, f.user_key IS NOT NULL DESC LIMIT 1",
+            (size, quick, key),
+        ).fetchone()
+        inherited = row[0] if row else None
+        self.conn.execute("UPDATE files SET quick = ?, user_key = ? WHERE path = ?", (quick, inherited, key))
 
     def mark_missing(self, paths: Iterable[bytes | Path], missing: bool = True) -> None:
         with self.conn:
@@ -376,17 +445,31 @@ class Catalog:
 
     def set_hashes(self, path: Path, hashes: FileHashes, embedded_ok: bool | None = None) -> None:
         key = path_key(path)
+        old = self._user_key(path) or "path:" + key.hex().upper()
+        new = "sha:" + hashes.sha256
+        row = self.conn.execute("SELECT size FROM files WHERE path = ?", (key,)).fetchone()
+        quick = quick_hash(path, int(row[0])) if row else None
         with self.conn:
             self.conn.execute(
-                "UPDATE files SET sha256 = ?, addnet = ?, embedded_hash_ok = ? WHERE path = ?",
-                (hashes.sha256, hashes.addnet, None if embedded_ok is None else int(embedded_ok), key),
+                "UPDATE files SET sha256 = ?, addnet = ?, embedded_hash_ok = ?, user_key = ?, quick = ? WHERE path = ?",
+                (hashes.sha256, hashes.addnet, None if embedded_ok is None else int(embedded_ok), new, quick, key),
             )
-            old, new = "path:" + key.hex().upper(), "sha:" + hashes.sha256
-            pending = self.conn.execute("SELECT 1 FROM user_data WHERE key = ?", (old,)).fetchone()
-            if pending:  # data entered before the hash was known moves to the hash key
+            pending = old != new and self.conn.execute("SELECT 1 FROM user_data WHERE key = ?", (old,)).fetchone()
+            if pending and old.startswith("sha:"):
+                # The bytes changed under data the user saw on this file: it stays on the file (a copy,
+                # so other files with the old bytes keep theirs), unless the new hash has its own.
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO user_data (key, favorite, tags, notes, preferred_weight, trigger_words, "
+                    "rating, updated_at) SELECT ?, favorite, tags, notes, preferred_weight, trigger_words, rating, "
+                    "updated_at FROM user_data WHERE key = ?",
+                    (new, old),
+                )
+            elif pending:  # data entered before the hash was known moves to the hash key
                 if self.conn.execute("SELECT 1 FROM user_data WHERE key = ?", (new,)).fetchone():
                     self.conn.execute("DELETE FROM user_data WHERE key = ?", (new,))
                 self.conn.execute("UPDATE user_data SET key = ? WHERE key = ?", (new, old))
+        if quick is not None and row is not None and self._quick_sizes is not None:
+            self._quick_sizes.add(int(row[0]))
 
     def find_by_sha256(self, sha256: str) -> list[CatalogRecord]:
         return [_record(r) for r in self.conn.execute(_SELECT + " WHERE f.sha256 = ?", (sha256,))]
@@ -419,16 +502,16 @@ class Catalog:
     # -- user data -------------------------------------------------------------------------------
 
     def _user_key(self, path: Path) -> str | None:
-        row = self.conn.execute("SELECT sha256, path FROM files WHERE path = ?", (path_key(path),)).fetchone()
-        if row is None:
-            return None
-        return f"sha:{row[0]}" if row[0] else "path:" + bytes(row[1]).hex().upper()
+        row = self.conn.execute(f"SELECT {_USER_KEY} FROM files f WHERE f.path = ?", (path_key(path),)).fetchone()
+        return str(row[0]) if row else None
 
     def set_user_data(self, path: Path, data: UserData) -> None:
         key = self._user_key(path)
         if key is None:
             raise KeyError(display_path(path))
         rating = max(0, min(5, int(data.rating)))
+        if key.startswith("path:"):
+            self._remember_quick(path)
         with self.conn:
             self.conn.execute(
                 "INSERT OR REPLACE INTO user_data (key, favorite, tags, notes, preferred_weight, trigger_words, "
@@ -444,6 +527,24 @@ class Catalog:
                     time.time(),
                 ),
             )
+
+    def _remember_quick(self, path: Path) -> None:
+        """An unhashed file the user cares about gets a quick hash, so a rename finds its data."""
+        row = self.conn.execute(
+            "SELECT size FROM files WHERE path = ? AND quick IS NULL AND is_dir = 0", (path_key(path),)
+        ).fetchone()
+        if row is None:
+            return
+        quick = quick_hash(path, int(row[0]))
+        if quick is None:
+            return
+        with self.conn:
+            self.conn.execute(
+                "UPDATE files SET quick = ?, user_key = COALESCE(user_key, 'path:' || hex(path)) WHERE path = ?",
+                (quick, path_key(path)),
+            )
+        if self._quick_sizes is not None:
+            self._quick_sizes.add(int(row[0]))
 
     def update_user_data(self, path: Path, **changes: Any) -> UserData:
         record = self.get(path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import stat
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from lorastudio.core.library.catalog import Catalog
 from lorastudio.core.metadata.detect import FileInfo, inspect_file, inspect_path
 from lorastudio.core.metadata.hashes import FileHashes, embedded_hash_matches, hash_file
 from lorastudio.core.metadata.sidecars import PREVIEW_SUFFIXES
+from lorastudio.core.metadata.untrusted import clean_text, file_kind, open_regular
 from lorastudio.core.paths import DataDir
 from lorastudio.core.types import ModelKind
 
@@ -53,6 +55,11 @@ class ImportResult:
     action: str  # "copied", "moved", "hard-linked", "symlinked", "converted", "duplicate"
     message: str
     info: FileInfo | None = None
+
+
+def _name(path: Path) -> str:
+    """A file name fit for a message: no control characters or lone surrogates."""
+    return clean_text(path.name)
 
 
 def destination_folder(data: DataDir, kind: ModelKind) -> Path:
@@ -107,7 +114,7 @@ def _copy(source: Path, tmp: Path, cancel: CancelToken | None, progress: CopyPro
     total = source.stat().st_size
     done = 0
     try:
-        with open(source, "rb") as src, open(tmp, "xb") as dst:
+        with open_regular(source) as src, open(tmp, "xb") as dst:
             while chunk := src.read(4 * 1024 * 1024):
                 if cancel is not None:
                     cancel.raise_if_cancelled()
@@ -155,29 +162,36 @@ def _duplicate_of(catalog: Catalog, folder: Path, source: Path, hashes: FileHash
 
 def convert_pickle(source: Path, dest: Path) -> None:
     """Write ``source`` (a torch pickle) as safetensors, loading it with ``weights_only=True`` only."""
-    import pickle
 
     import torch
     from safetensors.torch import save_file
 
     try:
-        with warnings.catch_warnings():  # torch warns about pickle protocols it may not support
+        # open_regular: a FIFO swapped in after the checks would block torch.load's open() forever.
+        with warnings.catch_warnings(), open_regular(source) as f:  # torch warns about old pickle protocols
             warnings.simplefilter("ignore")
-            obj = torch.load(str(source), map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, AttributeError, TypeError, ValueError, EOFError) as err:
-        first = str(err).strip().splitlines()[0][:200] if str(err).strip() else err.__class__.__name__
-        raise BadModelFile(f"{source.name} was refused: it needs more than plain tensors to load ({first}).") from None
+            obj = torch.load(f, map_location="cpu", weights_only=True)
+    except OSError as err:
+        raise BadModelFile(f"{_name(source)} could not be read: {err.strerror or err}.") from None
+    except Exception as err:
+        # (IndexError on an empty stack, KeyError, struct.error...): every one is a refusal.
+        first = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
+        # torch's weights_only refusal is a paragraph about its own defaults: the first sentence says it all.
+        first = clean_text(first.split(". ")[0])[:160].rstrip(".")
+        raise BadModelFile(
+            f"{_name(source)} was refused: it needs more than plain tensors to load ({first})."
+        ) from None
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not obj:
-        raise BadModelFile(f"{source.name} was refused: it does not hold a dictionary of tensors.")
+        raise BadModelFile(f"{_name(source)} was refused: it does not hold a dictionary of tensors.")
     tensors = {}
     for k, v in obj.items():
         if not isinstance(k, str) or not isinstance(v, torch.Tensor):
             continue  # step counters and the like carry no weights
         tensors[k] = v.detach().clone().contiguous()  # clone: shared storage cannot be saved
     if not tensors:
-        raise BadModelFile(f"{source.name} was refused: it holds no tensors.")
+        raise BadModelFile(f"{_name(source)} was refused: it holds no tensors.")
     save_file(tensors, str(dest), metadata={"format": "pt", "converted_from": source.name[:200]})
 
 
@@ -192,29 +206,36 @@ def import_path(
 ) -> ImportResult:
     """Install one file or model folder; raises ``BadModelFile`` with the reason when refused."""
     source = Path(source)
-    if not source.exists():
-        raise BadModelFile(f"{source.name} does not exist.")
-    if source.is_dir():
+    try:
+        st = source.stat()
+    except OSError:
+        raise BadModelFile(f"{_name(source)} does not exist.") from None
+    if stat.S_ISDIR(st.st_mode):
         return _import_folder(data, catalog, source, mode)
-    info = inspect_path(source)
+    if not stat.S_ISREG(st.st_mode):
+        raise BadModelFile(
+            f"{_name(source)} is {file_kind(st.st_mode)}, not a model file; nothing was installed."
+        )
+    info = inspect_path(source, full=True)  # every tensor entry checked before anything is installed
     if info.status == "pickle":
         if not convert_pickles:
             raise BadModelFile(
-                f"{source.name} is a pickle file; LoRA Studio installs it only by converting it to safetensors."
+                f"{_name(source)} is a pickle file; LoRA Studio installs it only by converting it to safetensors."
             )
         return _import_pickle(data, catalog, source)
     if info.status != "ok":
-        raise BadModelFile(info.error or f"{source.name} cannot be read.")
+        raise BadModelFile(info.error or f"{_name(source)} cannot be read.")
     folder = destination_folder(data, info.kind)
     folder.mkdir(parents=True, exist_ok=True)
     hashes = hash_file(source, cancel=cancel)
     dup = _duplicate_of(catalog, folder, source, hashes)
     if dup is not None:
-        return ImportResult(source, dup, "duplicate", f"{source.name} is already in the library as {dup.name}.", info)
+        message = f"{_name(source)} is already in the library as {_name(dup)}."
+        return ImportResult(source, dup, "duplicate", message, info)
     dest, action = _place(source, folder, mode, cancel, progress)
     _carry_sidecars(source, dest, move=mode is ImportMode.MOVE)
     final = _register(data, catalog, dest, hashes)
-    return ImportResult(source, dest, action, f"{source.name} {action} to {dest.parent.name}/{dest.name}.", final)
+    return ImportResult(source, dest, action, f"{_name(source)} {action} to {_name(dest.parent)}/{_name(dest)}.", final)
 
 
 def _place(
@@ -243,7 +264,7 @@ def _place(
         except OSError as err:
             if err.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK):
                 raise
-    tmp = folder / f".{source.name}.partial"
+    tmp = folder / f".{_name(source)}.partial"
     tmp.unlink(missing_ok=True)
     _copy(source, tmp, cancel, progress)
     dest = _place_no_overwrite(tmp, folder, source.name)
@@ -285,7 +306,7 @@ def _import_pickle(data: DataDir, catalog: Catalog, source: Path) -> ImportResul
     tmp.unlink(missing_ok=True)
     try:
         convert_pickle(source, tmp)
-        info = inspect_file(tmp)
+        info = inspect_file(tmp, full=True)
         if info.status != "ok":
             raise BadModelFile(info.error)
         folder = destination_folder(data, info.kind)
@@ -294,23 +315,47 @@ def _import_pickle(data: DataDir, catalog: Catalog, source: Path) -> ImportResul
         dup = _duplicate_of(catalog, folder, tmp, hashes)
         if dup is not None:
             return ImportResult(
-                source, dup, "duplicate", f"{source.name} is already in the library as {dup.name}.", info
+                source, dup, "duplicate", f"{_name(source)} is already in the library as {_name(dup)}.", info
             )
         dest = _place_no_overwrite(tmp, folder, source.stem + ".safetensors")
     finally:
         tmp.unlink(missing_ok=True)
     _carry_sidecars(source, dest, move=False)
     final = _register(data, catalog, dest, hashes)
-    return ImportResult(source, dest, "converted", f"{source.name} converted to safetensors as {dest.name}.", final)
+    return ImportResult(source, dest, "converted", f"{_name(source)} converted to safetensors as {_name(dest)}.", final)
+
+
+def _special_files(folder: Path, limit: int = 100_000) -> list[str]:
+    """Relative paths of what is neither a file, a folder nor a link to one inside ``folder``."""
+    found: list[str] = []
+    seen = 0
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            seen += 1
+            try:
+                mode = os.stat(os.path.join(root, name)).st_mode
+            except OSError:
+                continue  # a dangling link: copytree copies the link itself
+            if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+                found.append(os.path.relpath(os.path.join(root, name), folder))
+        if seen > limit:
+            break
+    return found
 
 
 def _import_folder(data: DataDir, catalog: Catalog, source: Path, mode: ImportMode) -> ImportResult:
     info = inspect_path(source)
     if info.status != "ok":
-        raise BadModelFile(info.error or f"{source.name} is not a model folder.")
+        raise BadModelFile(info.error or f"{_name(source)} is not a model folder.")
     folder = destination_folder(data, info.kind)
     folder.mkdir(parents=True, exist_ok=True)
     dest = unique_destination(folder, source.name)
+    specials = _special_files(source)
+    if specials:  # copytree would block on a FIFO, or fail half-way on a socket
+        raise BadModelFile(
+            f"{_name(source)} holds {len(specials)} special file(s) (pipes, sockets or devices, "
+            f"e.g. {clean_text(specials[0])}), so it was not installed."
+        )
     if mode is ImportMode.MOVE:
         shutil.move(str(source), dest)
         action = "moved"
@@ -329,4 +374,4 @@ def _import_folder(data: DataDir, catalog: Catalog, source: Path, mode: ImportMo
         shutil.copytree(source, dest)
         action = "copied"
     final = _register(data, catalog, dest, None)
-    return ImportResult(source, dest, action, f"{source.name} {action} to {dest.parent.name}/{dest.name}.", final)
+    return ImportResult(source, dest, action, f"{_name(source)} {action} to {_name(dest.parent)}/{_name(dest)}.", final)

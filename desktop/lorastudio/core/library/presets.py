@@ -37,6 +37,9 @@ class PresetLora:
     weight: float = 1.0
     te_weight: float | None = None
     enabled: bool = True
+    blocks: tuple[float, ...] | None = None  # per-block weights; None = every block at 1
+    start: float = 0.0
+    stop: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,9 @@ class Preset:
                     "weight": lo.weight,
                     "te_weight": lo.te_weight,
                     "enabled": lo.enabled,
+                    "blocks": list(lo.blocks) if lo.blocks is not None else None,
+                    "start": lo.start,
+                    "stop": lo.stop,
                 }
                 for lo in self.loras
             ],
@@ -78,6 +84,14 @@ def _number(value: Any, default: float | None) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return default
     return float(value)
+
+
+def _blocks(value: Any) -> tuple[float, ...] | None:
+    # A damaged vector (wrong type, non-finite values, absurd length) loads as "every block at 1".
+    if not isinstance(value, list) or not 1 <= len(value) <= 32:
+        return None
+    numbers = [_number(v, None) for v in value]
+    return None if any(v is None for v in numbers) else tuple(float(v or 0.0) for v in numbers)
 
 
 def preset_from_payload(name: str, payload: str, created: float = 0.0, updated: float = 0.0) -> Preset:
@@ -99,6 +113,9 @@ def preset_from_payload(name: str, payload: str, created: float = 0.0, updated: 
                 weight=_number(item.get("weight"), 1.0) or 0.0,
                 te_weight=_number(item.get("te_weight"), None),
                 enabled=bool(item.get("enabled", True)),
+                blocks=_blocks(item.get("blocks")),
+                start=min(1.0, max(0.0, _number(item.get("start"), 0.0) or 0.0)),
+                stop=min(1.0, max(0.0, _number(item.get("stop"), 1.0) or 0.0)),
             )
         )
     settings = data.get("settings")

@@ -14,7 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lorastudio.core.metadata.untrusted import read_limited
 from lorastudio.core.types import ModelKind
+
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,9 @@ def comfyui_extra_paths(yaml_file: Path) -> list[DetectedRoot]:
     import yaml  # PyYAML: already a dependency of huggingface_hub/diffusers
 
     try:
-        data = yaml.safe_load(yaml_file.read_text("utf-8"))
-    except (OSError, ValueError, yaml.YAMLError):
+        text = read_limited(yaml_file, MAX_CONFIG_BYTES).decode("utf-8", errors="replace")
+        data = yaml.safe_load(text)
+    except (OSError, ValueError, RecursionError, yaml.YAMLError):  # PyYAML recurses per nesting level
         return []
     if not isinstance(data, dict):
         return []
@@ -143,8 +147,10 @@ def hf_cache_roots(cache: Path | None = None) -> list[DetectedRoot]:
 
 def _current_snapshot(repo: Path) -> Path | None:
     try:
-        commit = (repo / "refs" / "main").read_text("utf-8").strip()
-    except OSError:
+        commit = read_limited(repo / "refs" / "main", 4096).decode("ascii", errors="replace").strip()
+    except (OSError, ValueError):
+        commit = ""
+    if "/" in commit or commit.startswith("."):  # a commit id, never a path
         commit = ""
     if commit and (repo / "snapshots" / commit).is_dir():
         return repo / "snapshots" / commit

@@ -3,12 +3,16 @@
 Incremental: a file whose (path, size, mtime) match the catalog is not opened again, so an
 unchanged library of 10k files rescans in about a second. Safe on hostile trees: directory
 symlink loops are cut by (device, inode); unreadable folders and files that vanish mid-scan get a
-per-file status and the scan goes on. Model folders (diffusers pipelines, PEFT adapters,
-transformers models) are one entry each and are not descended into.
+per-file status and the scan goes on; pipes and devices named like models are listed with a
+reason, never opened. What the walk leaves out (folders too deep, symlink loops, unreadable
+folders) is counted in ``ScanResult.skipped`` so the user is told, never silently. Model folders
+(diffusers pipelines, PEFT adapters, transformers models) are one entry each and are not
+descended into.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -18,13 +22,26 @@ from pathlib import Path
 from lorastudio.core.cancel import CancelToken
 from lorastudio.core.errors import BadModelFile, GenerationCancelled
 from lorastudio.core.library.catalog import Catalog, path_key
-from lorastudio.core.metadata.detect import MODEL_SUFFIXES, FileInfo, folder_kind, inspect_file, inspect_folder
+from lorastudio.core.metadata.detect import (
+    MODEL_SUFFIXES,
+    STATUS_ERROR,
+    FileInfo,
+    folder_kind,
+    inspect_file,
+    inspect_folder,
+)
 from lorastudio.core.metadata.hashes import embedded_hash_matches, hash_file
 from lorastudio.core.paths import DataDir
 
 ScanProgress = Callable[[int, str], None]  # entries looked at so far, current path (display form)
 BATCH = 200
 MAX_DEPTH = 24
+SKIP_TOO_DEEP, SKIP_LOOP, SKIP_UNREADABLE = "too_deep", "symlink_loop", "unreadable_folder"
+_SKIP_LABELS = {
+    SKIP_TOO_DEEP: (f"folder deeper than {MAX_DEPTH} levels", f"folders deeper than {MAX_DEPTH} levels"),
+    SKIP_LOOP: ("symlink loop", "symlink loops"),
+    SKIP_UNREADABLE: ("unreadable folder", "unreadable folders"),
+}
 _SKIP_DIRS = {".git", ".cache", ".locks", "blobs", "__pycache__", ".no_exist", "node_modules", "refs", "trees"}
 
 
@@ -48,12 +65,53 @@ class ScanResult:
     walk_errors: list[str] = field(default_factory=list)  # folders that could not be listed
     seconds: float = 0.0
     cancelled: bool = False
+    skipped: dict[str, int] = field(default_factory=dict)  # SKIP_* reason -> entries the walk left out
+
+    @property
+    def skipped_count(self) -> int:
+        return sum(self.skipped.values())
+
+    def skipped_summary(self) -> str:
+        """E.g. "3 skipped — 2 folders deeper than 24 levels, 1 symlink loop"; "" when none were."""
+        if not self.skipped:
+            return ""
+        parts = []
+        for why, n in sorted(self.skipped.items(), key=lambda kv: -kv[1]):
+            one, many = _SKIP_LABELS.get(why, (why, why))
+            parts.append(f"{n} {one if n == 1 else many}")
+        return f"{self.skipped_count} skipped — {', '.join(parts)}"
+
+
+def _skip(skipped: dict[str, int] | None, why: str) -> None:
+    if skipped is not None:
+        skipped[why] = skipped.get(why, 0) + 1
+
+
+def read_entry(entry: Entry) -> FileInfo:
+    """What the catalog records for one walked entry; never raises (a picklable top-level function,
+    so a process pool can call it). A reader bug costs this file its details, never the scan."""
+    try:
+        return inspect_folder(entry.path) if entry.is_dir else inspect_file(entry.path, entry.siblings)
+    except Exception as err:
+        return FileInfo(
+            path=entry.path,
+            status=STATUS_ERROR,
+            error=f"LoRA Studio could not read this file ({type(err).__name__}).",
+            size=max(entry.size, 0),
+            title=entry.path.stem,
+            is_dir=entry.is_dir,
+        )
 
 
 def iter_entries(
-    root: Path, cancel: CancelToken | None = None, walk_errors: list[str] | None = None
+    root: Path,
+    cancel: CancelToken | None = None,
+    walk_errors: list[str] | None = None,
+    skipped: dict[str, int] | None = None,
 ) -> Iterator[Entry]:
-    """Model files and model folders under ``root``; symlink-loop safe, never raises for a folder."""
+    """Model files and model folders under ``root``; symlink-loop safe, never raises for a folder.
+
+    What is left out is counted in ``skipped`` (reason -> count), e.g. ``ScanResult.skipped``."""
     root = Path(root)
     try:
         root_kind = folder_kind(root, os.listdir(root))
@@ -73,9 +131,11 @@ def iter_entries(
         except OSError as err:
             if walk_errors is not None:
                 walk_errors.append(f"{folder}: {err.strerror or err}")
+            _skip(skipped, SKIP_LOOP if err.errno == errno.ELOOP else SKIP_UNREADABLE)
             continue
         ident = (st.st_dev, st.st_ino)
         if ident in visited:  # a symlink loop or a second route to the same folder
+            _skip(skipped, SKIP_LOOP)
             continue
         visited.add(ident)
         try:
@@ -84,16 +144,22 @@ def iter_entries(
         except OSError as err:
             if walk_errors is not None:
                 walk_errors.append(f"{folder}: {err.strerror or err}")
+            _skip(skipped, SKIP_UNREADABLE)
             continue
         names = frozenset(e.name for e in items)
         subdirs: list[Path] = []
         for item in items:
             try:
                 is_dir = item.is_dir()  # follows symlinks; loops are caught by the inode check
-            except OSError:
+            except OSError as err:  # a link to itself raises here, not in stat()
+                if err.errno == errno.ELOOP and item.name.lower().endswith(MODEL_SUFFIXES):
+                    _skip(skipped, SKIP_LOOP)
                 continue
             if is_dir:
-                if item.name.startswith(".") or item.name in _SKIP_DIRS or depth >= MAX_DEPTH:
+                if item.name.startswith(".") or item.name in _SKIP_DIRS:
+                    continue
+                if depth >= MAX_DEPTH:
+                    _skip(skipped, SKIP_TOO_DEEP)
                     continue
                 sub = Path(item.path)
                 try:
@@ -109,7 +175,11 @@ def iter_entries(
                 continue
             try:
                 fst = item.stat()
-            except OSError:  # vanished or a dangling link: report it so the catalog can say so
+            except OSError as err:
+                if err.errno == errno.ELOOP:  # a link to itself: nothing to list, but say so
+                    _skip(skipped, SKIP_LOOP)
+                    continue
+                # vanished or a dangling link: report it so the catalog can say so
                 yield Entry(Path(item.path), False, -1, -1, names)
                 continue
             yield Entry(Path(item.path), False, fst.st_size, fst.st_mtime_ns, names)
@@ -138,7 +208,7 @@ def scan(
         seen: set[bytes] = set()
         vanished: set[bytes] = set()
         batch: list[tuple[FileInfo, Path, int]] = []
-        for entry in iter_entries(root, cancel, result.walk_errors):
+        for entry in iter_entries(root, cancel, result.walk_errors, result.skipped):
             key = path_key(entry.path)
             if key in seen:
                 continue
@@ -152,7 +222,7 @@ def scan(
             if old is not None and not old[2] and same_size and old[1] == entry.mtime_ns and entry.size >= 0:
                 result.unchanged += 1
                 continue
-            info = inspect_folder(entry.path) if entry.is_dir else inspect_file(entry.path, entry.siblings)
+            info = read_entry(entry)
             if info.status == "error":
                 result.errors += 1
             if entry.size < 0 or "no longer exists" in info.error or "vanished" in info.error:

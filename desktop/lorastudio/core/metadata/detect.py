@@ -10,10 +10,14 @@ for a bad file (``status="error"`` with a readable ``error``).
 
 from __future__ import annotations
 
+import contextlib
+import heapq
 import json
 import os
+import re
+import stat
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,15 @@ from typing import Any
 from lorastudio.core.errors import BadModelFile
 from lorastudio.core.metadata.safetensors_header import SafetensorsHeader, read_header, read_scalar
 from lorastudio.core.metadata.sidecars import Sidecars, read_sidecars, split_words
+from lorastudio.core.metadata.untrusted import (
+    UntrustedJsonError,
+    clean_text,
+    file_kind,
+    finite_float,
+    loads_json,
+    parse_int,
+    read_limited,
+)
 from lorastudio.core.types import BaseArch, LoraFormat, ModelKind
 
 SAFETENSORS_SUFFIXES = (".safetensors", ".sft")
@@ -30,8 +43,14 @@ MODEL_SUFFIXES = SAFETENSORS_SUFFIXES + PICKLE_SUFFIXES
 MAX_METADATA_ENTRIES = 200
 MAX_METADATA_VALUE = 8_000
 TOP_TAGS = 5
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+MAX_RANK = 1_000_000  # far above any real LoRA (kohya tops out in the thousands)
 
 STATUS_OK, STATUS_ERROR, STATUS_PICKLE = "ok", "error", "pickle"
+# transformers names causal-LM heads *ForCausalLM, except GPT-2 and a few older families (*LMHeadModel);
+# core.text.models uses the same rule, so a folder the Text page lists is one library entry, not a
+# loose ``model.safetensors`` of unknown kind.
+CAUSAL_LM_SUFFIXES = ("ForCausalLM", "LMHeadModel")
 
 
 @dataclass(frozen=True)
@@ -71,13 +90,16 @@ class FileInfo:
 # -- entry points ------------------------------------------------------------------------------
 
 
-def inspect_path(path: Path, siblings: frozenset[str] | None = None) -> FileInfo:
+def inspect_path(path: Path, siblings: frozenset[str] | None = None, full: bool = False) -> FileInfo:
     """``inspect_folder`` for folders, ``inspect_file`` otherwise."""
-    return inspect_folder(path) if path.is_dir() else inspect_file(path, siblings)
+    return inspect_folder(path) if path.is_dir() else inspect_file(path, siblings, full)
 
 
-def inspect_file(path: Path, siblings: frozenset[str] | None = None) -> FileInfo:
-    """Describe one file; never raises for a bad or unreadable file (see ``status``/``error``)."""
+def inspect_file(path: Path, siblings: frozenset[str] | None = None, full: bool = False) -> FileInfo:
+    """Describe one file; never raises for a bad or unreadable file (see ``status``/``error``).
+
+    Browsing (the default) reads the header with the cheap structural checks; ``full=True``
+    validates every tensor entry too, as importing and loading need (``read_header``)."""
     path = Path(path)
     try:
         st = path.stat()
@@ -85,7 +107,10 @@ def inspect_file(path: Path, siblings: frozenset[str] | None = None) -> FileInfo
         return FileInfo(path=path, status=STATUS_ERROR, error="The file no longer exists.", title=path.stem)
     except OSError as err:
         return FileInfo(path=path, status=STATUS_ERROR, error=_os_reason(err), title=path.stem)
-    base_info = FileInfo(path=path, size=st.st_size, mtime=st.st_mtime, title=path.stem)
+    base_info = FileInfo(path=path, size=st.st_size, mtime=st.st_mtime, title=clean_text(path.stem))
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block the first read forever; devices never end
+        return replace(base_info, size=0, status=STATUS_ERROR,
+                       error=f"Not read: {clean_text(path.name)} is {file_kind(st.st_mode)}, not a regular file.")
     side = read_sidecars(path, siblings)
     suffix = path.suffix.lower()
     if suffix in PICKLE_SUFFIXES:
@@ -96,7 +121,7 @@ def inspect_file(path: Path, siblings: frozenset[str] | None = None) -> FileInfo
         return _with_sidecars(replace(base_info, status=STATUS_ERROR, error="Not a model format LoRA Studio reads."),
                               side)
     try:
-        header = read_header(path)
+        header = read_header(path, full=full)
     except BadModelFile as err:
         return _with_sidecars(replace(base_info, status=STATUS_ERROR, error=str(err)), side)
     except FileNotFoundError:
@@ -153,26 +178,40 @@ _EMBEDDING_KEYS = ("emb_params", "clip_l", "clip_g")
 
 
 def describe_header(path: Path, header: SafetensorsHeader, base_info: FileInfo | None = None) -> FileInfo:
-    """Classify a parsed header (kind, format, base, rank, alpha, ...)."""
+    """Classify a parsed header (kind, format, base, rank, alpha, ...).
 
-    tensors, meta = header.tensors, header.metadata
-    keys = list(tensors)
+    What the tensor names alone say is computed in one pass and cached by key set (the LoRAs of
+    one trainer share it), so a scan of 10k files classifies a few hundred key sets; per file
+    remain the dims the names point at (rank, widths) and the metadata.
+    """
+    meta = header.metadata
+    facts = key_facts(header.names)
     info = base_info or FileInfo(path=path, size=header.file_size, title=path.stem)
-    info = replace(info, metadata=cap_metadata(meta), tensor_count=len(keys))
     # Not ss_output_name: it is the training run's name, often shared by many files.
-    title = meta.get("modelspec.title", "").strip()[:300] or path.stem
-    description = meta.get("modelspec.description", "").strip()[:20_000]
-    words = _metadata_trigger_words(meta)
-    info = replace(info, title=title or path.stem, description=description, trigger_words=words)
-
-    lora = _lora_layout(keys)
-    if lora is not None:
-        kind, fmt, network = lora
-        base, variant = lora_base(meta, header)
-        rank, alpha = _rank_alpha(path, header, fmt)
-        unet, te = _trained_modules(keys, fmt)
+    title = clean_text(meta.get("modelspec.title", "")[:1000]).strip()[:300] or clean_text(path.stem)
+    description = clean_text(meta.get("modelspec.description", "")[:40_000], keep_newlines=True).strip()[:20_000]
+    common: dict[str, Any] = {
+        "metadata": cap_metadata(meta),
+        "tensor_count": len(header.names),
+        "title": title or path.stem,
+        "description": description,
+        "trigger_words": _metadata_trigger_words(meta),
+    }
+    if facts.text_lm:
+        # A language model's weights, or a PEFT adapter for one, outside its folder: text mode,
+        # never an image LoRA of unknown base.
+        if facts.lora is None:
+            return replace(info, **common, kind=ModelKind.TEXT_MODEL, base=BaseArch.OTHER)
+        rank, alpha = _rank_alpha(path, header, facts)
+        return replace(info, **common, kind=ModelKind.PEFT_ADAPTER, base=BaseArch.OTHER, lora_format=LoraFormat.PEFT,
+                       network="lora", rank=rank, alpha=alpha, trains_text_encoder=True)
+    if facts.lora is not None:
+        kind, fmt, network = facts.lora
+        base, variant = lora_base(meta, header, facts)
+        rank, alpha = _rank_alpha(path, header, facts)
         return replace(
             info,
+            **common,
             kind=kind,
             lora_format=fmt,
             network=network,
@@ -180,61 +219,190 @@ def describe_header(path: Path, header: SafetensorsHeader, base_info: FileInfo |
             base_signal=variant,
             rank=rank,
             alpha=alpha,
-            trains_unet=unet,
-            trains_text_encoder=te,
+            trains_unet=facts.trains_unet,
+            trains_text_encoder=facts.trains_te,
         )
     embedding = _embedding_base(header)
     if embedding is not None:
-        return replace(info, kind=ModelKind.EMBEDDING, base=embedding)
+        return replace(info, **common, kind=ModelKind.EMBEDDING, base=embedding)
     family = checkpoint_family(header)
     if family != "unknown":
         return replace(
-            info, kind=ModelKind.CHECKPOINT, base=_FAMILY_BASE[family.split("-")[0]], variant=family, trains_unet=False
+            info, **common, kind=ModelKind.CHECKPOINT, base=_FAMILY_BASE[family.split("-")[0]], variant=family,
+            trains_unet=False,
         )
-    if _is_vae(keys):
-        return replace(info, kind=ModelKind.VAE, base=_vae_base(header))
-    return info
+    if facts.is_vae:
+        return replace(info, **common, kind=ModelKind.VAE, base=_vae_base(header))
+    return replace(info, **common)
+
+
+@dataclass(frozen=True)
+class KeyFacts:
+    """What a key set says without any shape: the same for every file that has these keys."""
+
+    lora: tuple[ModelKind, LoraFormat, str] | None
+    trains_unet: bool
+    trains_te: bool
+    key_base: BaseArch | None  # FLUX / SD3 / SDXL from key names alone
+    rank_keys: tuple[str, ...]  # down projections: shape[0] is the rank
+    width_keys: tuple[str, ...]  # attn2 to_k down projections: shape[1] is the cross-attention width
+    te_width_keys: tuple[str, ...]  # text-encoder q_proj down projections: shape[1] is its width
+    alpha_key: str | None  # the first per-module ``.alpha`` scalar (kohya)
+    is_vae: bool
+    text_lm: bool = False  # a causal language model's layers (GPT-2 ``transformer.h.N``, Llama ``model.layers.N``)
+
+
+_FACTS_CACHE: dict[tuple[str, ...], KeyFacts] = {}
+_FACTS_CACHE_SIZE = 64  # a key set holds ~1-3k names: a few MB at most
+_FACTS_CACHE_MAX_KEYS = 10_000  # bigger key sets (rare, or hostile) are classified but not kept
+
+
+def key_facts(names: Iterable[str]) -> KeyFacts:
+    """``KeyFacts`` of a key set, cached by the exact (ordered) names."""
+    key = tuple(names)
+    facts = _FACTS_CACHE.get(key)
+    if facts is None:
+        facts = _compute_key_facts(key)
+        if len(key) <= _FACTS_CACHE_MAX_KEYS:
+            if len(_FACTS_CACHE) >= _FACTS_CACHE_SIZE:
+                with contextlib.suppress(StopIteration, RuntimeError, KeyError):  # another thread got there
+                    _FACTS_CACHE.pop(next(iter(_FACTS_CACHE)))  # oldest first: dicts keep insertion order
+            _FACTS_CACHE[key] = facts
+    return facts
+
+
+_RANK_NEEDLES = (".lora_down.", ".lora_A.", ".lora.down.", "lora_linear_layer.down", ".hada_w1_b")
+_WIDTH_NEEDLES = ("lora_down", "lora_a", "lora.down", "hada_w1_b", "hada_w2_b")
+_TE_WIDTH_NEEDLES = ("lora_down", "lora.down", "lora_linear_layer.down", "lora_A")
+_FLUX_PREFIXES = ("lora_unet_double_blocks_", "lora_unet_single_blocks_", "lora_transformer_single_")
+_SDXL_PREFIXES = ("lora_te1_", "lora_te2_", "text_encoder_2.")
+_TE_PREFIXES = ("lora_te", "text_encoder", "te_", "base_model.model.text_model")
+# Decoder blocks and embeddings of transformers causal LMs (optionally under PEFT's prefix). CLIP's
+# ``text_model.encoder.layers.N`` and diffusers' ``transformer.transformer_blocks.N`` don't match.
+_TEXT_LM_KEY = re.compile(
+    r"^(?:base_model\.model\.)?(?:"
+    r"(?:transformer\.h|model\.layers|gpt_neox\.layers|model\.decoder\.layers)\.\d+\."
+    r"|transformer\.(?:wte|wpe|ln_f)\.|model\.(?:embed_tokens|norm)\.|gpt_neox\.(?:embed_in|final_layer_norm)\."
+    r"|lm_head\.|embed_out\.)"
+)
+
+
+def _compute_key_facts(keys: tuple[str, ...]) -> KeyFacts:
+    unet = te = flux = sd3 = sdxl = False
+    rank_keys: list[str] = []
+    width_keys: list[str] = []
+    te_width_keys: list[str] = []
+    alpha_key: str | None = None
+    text_lm_keys = 0
+    for k in keys:
+        if _TEXT_LM_KEY.match(k):
+            text_lm_keys += 1
+        if k.startswith(_TE_PREFIXES) or "text_model" in k or ".encoder.layers." in k:
+            te = True
+        else:
+            unet = True
+        if any(n in k for n in _RANK_NEEDLES):
+            rank_keys.append(k)
+        if alpha_key is None and k.endswith(".alpha"):
+            alpha_key = k
+        if k.startswith(_FLUX_PREFIXES) or ".single_transformer_blocks." in k or "double_blocks." in k:
+            flux = True
+        if k.startswith("lora_unet_joint_blocks_") or "joint_blocks." in k or ".joint_transformer_blocks." in k:
+            sd3 = True
+        if k.startswith(_SDXL_PREFIXES) or ".add_embedding." in k or "lora_unet_label_emb" in k:
+            sdxl = True
+        low = k.lower()
+        if "attn2" in low and "to_k" in low and any(n in low for n in _WIDTH_NEEDLES):
+            width_keys.append(k)
+        if k.startswith(("lora_te_", "text_encoder.")) and "q_proj" in k and any(n in k for n in _TE_WIDTH_NEEDLES):
+            te_width_keys.append(k)
+    lora = _lora_layout(keys)
+    return KeyFacts(
+        lora=lora,
+        trains_unet=unet,
+        trains_te=te,
+        key_base=BaseArch.FLUX if flux else BaseArch.SD3 if sd3 else BaseArch.SDXL if sdxl else None,
+        rank_keys=tuple(rank_keys),
+        width_keys=tuple(width_keys),
+        te_width_keys=tuple(te_width_keys),
+        alpha_key=alpha_key,
+        is_vae=lora is None and _is_vae(keys),
+        text_lm=bool(keys) and 2 * text_lm_keys >= len(keys),
+    )
 
 
 def cap_metadata(meta: dict[str, str]) -> dict[str, str]:
     """Keep metadata small enough to show and store (some files carry 100 KB+ of ``ss_*``)."""
     out: dict[str, str] = {}
-    for k in sorted(meta)[:MAX_METADATA_ENTRIES]:
+    # nsmallest, not sorted(): a hostile header may carry a million keys.
+    keys = sorted(meta) if len(meta) <= MAX_METADATA_ENTRIES else heapq.nsmallest(MAX_METADATA_ENTRIES, meta)
+    for k in keys:
         v = meta[k]
         if k == "ssmd_cover_images":  # base64 images: huge and useless as text (A1111 drops it too)
             v = f"({len(v)} characters of cover images, not shown)"
         elif len(v) > MAX_METADATA_VALUE:
             v = v[:MAX_METADATA_VALUE] + f"… ({len(v) - MAX_METADATA_VALUE} more characters)"
-        out[k[:200]] = v
+        out[clean_text(k[:200])] = clean_text(v, keep_newlines=True)
     return out
 
 
 def _metadata_trigger_words(meta: dict[str, str]) -> tuple[str, ...]:
-    words = list(split_words(meta.get("modelspec.trigger_phrase", "")))
+    words = list(split_words(meta.get("modelspec.trigger_phrase", "")[:20_000]))
     if not words:  # tag frequencies are the trainer's captions: the most used are the likely triggers
         words.extend(top_tags(meta.get("ss_tag_frequency", "")))
     return tuple(dict.fromkeys(words))
 
 
+MAX_TAG_JSON = 16 * 1024 * 1024  # the whole header's cap: the value cannot be longer anyway
+
+
 def top_tags(raw: str, n: int = TOP_TAGS) -> tuple[str, ...]:
-    """The ``n`` most frequent tags in kohya's ``ss_tag_frequency`` JSON ({dataset: {tag: count}})."""
+    """The ``n`` most frequent tags in kohya's ``ss_tag_frequency`` JSON ({dataset: {tag: count}}).
+
+    Counts are summed over datasets; a count that is not a finite number counts as nothing.
+    One dataset (the usual case) is ranked by ``heapq.nlargest`` in C, without a Python call per tag.
+    """
     if not raw:
         return ()
     try:
-        data = json.loads(raw)
-    except ValueError:
+        data = loads_json(raw, max_bytes=MAX_TAG_JSON, max_depth=None, lone_surrogates=True)
+    except UntrustedJsonError:
         return ()
-    counts: Counter[str] = Counter()
-    if isinstance(data, dict):
-        for tags in data.values():
-            if isinstance(tags, dict):
-                for tag, count in tags.items():
-                    if isinstance(tag, str) and isinstance(count, int | float) and tag.strip():
-                        counts[tag.strip()[:200]] += int(count)
-    return tuple(tag for tag, _ in counts.most_common(n))
+    if not isinstance(data, dict):
+        return ()
+    sets = [tags for tags in data.values() if isinstance(tags, dict) and tags]
+    best: list[str] = []
+    if len(sets) == 1:
+        tags = sets[0]
+        try:  # orjson numbers are finite; anything else (text, lists) makes the comparison fail
+            best = heapq.nlargest(4 * n, tags, key=tags.__getitem__)
+            best = [t for t in best if _count(tags[t]) > 0]
+        except TypeError:
+            best = []
+    if not best:
+        counts: dict[str, float] = {}
+        for tags in sets:
+            for tag, count in tags.items():
+                c = _count(count)
+                if c > 0 and isinstance(tag, str):
+                    counts[tag] = counts.get(tag, 0.0) + c
+        best = heapq.nlargest(4 * n, counts, key=counts.__getitem__)
+    out: list[str] = []
+    for tag in best:  # several raw tags may clean to one, or to nothing
+        word = clean_text(tag[:400]).strip()[:200]
+        if word and word not in out:
+            out.append(word)
+        if len(out) == n:
+            break
+    return tuple(out)
 
 
-def _lora_layout(keys: list[str]) -> tuple[ModelKind, LoraFormat, str] | None:
+def _count(value: object) -> float:
+    number = finite_float(value, 0, 1e15)
+    return number if number is not None else 0.0
+
+
+def _lora_layout(keys: Sequence[str]) -> tuple[ModelKind, LoraFormat, str] | None:
     lycoris = loha = lokr = lora = dora = False
     kohya = diffusers = peft = False
     for k in keys:
@@ -294,16 +462,16 @@ _SS_NEEDLES = (
 )
 
 
-def lora_base(meta: dict[str, str], header: SafetensorsHeader) -> tuple[BaseArch, str]:
+def lora_base(meta: dict[str, str], header: SafetensorsHeader, facts: KeyFacts | None = None) -> tuple[BaseArch, str]:
     """Base architecture of a LoRA and the signal it came from ("modelspec", "ss_base_model_version",
     "keys", "attn2.to_k width", "text encoder width" or "none")."""
-    arch = meta.get("modelspec.architecture", "").lower()
+    arch = meta.get("modelspec.architecture", "")[:200].lower()
     if arch:
         for needle, base in _ARCH_NEEDLES:
             if needle in arch:
                 return base, "modelspec"
         return BaseArch.OTHER, "modelspec"
-    ss = meta.get("ss_base_model_version", "").lower()
+    ss = meta.get("ss_base_model_version", "")[:200].lower()
     if ss:
         for needle, base in _SS_NEEDLES:
             if needle in ss:
@@ -311,120 +479,60 @@ def lora_base(meta: dict[str, str], header: SafetensorsHeader) -> tuple[BaseArch
         return BaseArch.OTHER, "ss_base_model_version"
     if meta.get("ss_v2", "").lower() == "true":
         return BaseArch.SD2, "ss_v2"
-    keys = header.tensors
-    for k in keys:
-        if (
-            k.startswith(("lora_unet_double_blocks_", "lora_unet_single_blocks_", "lora_transformer_single_"))
-            or ".single_transformer_blocks." in k
-            or "double_blocks." in k
-        ):
-            return BaseArch.FLUX, "keys"
-    for k in keys:
-        if k.startswith("lora_unet_joint_blocks_") or "joint_blocks." in k or ".joint_transformer_blocks." in k:
-            return BaseArch.SD3, "keys"
-    for k in keys:
-        if (
-            k.startswith(("lora_te1_", "lora_te2_", "text_encoder_2."))
-            or ".add_embedding." in k
-            or "lora_unet_label_emb" in k
-        ):
-            return BaseArch.SDXL, "keys"
+    facts = facts or key_facts(header.names)
+    if facts.key_base is not None:
+        return facts.key_base, "keys"
     widths = {768: BaseArch.SD1, 1024: BaseArch.SD2, 2048: BaseArch.SDXL}
-    for k, t in keys.items():
-        low = k.lower()
-        if (
-            "attn2" in low
-            and "to_k" in low
-            and len(t.shape) >= 2
-            and (
-                "lora_down" in low or "lora_a" in low or "lora.down" in low or "hada_w1_b" in low or "hada_w2_b" in low
-            )
-        ):
-            width_base = widths.get(t.shape[1])
-            if width_base:
-                return width_base, "attn2.to_k width"
+    for k in facts.width_keys:
+        shape = header.shape(k)
+        width_base = widths.get(shape[1]) if shape is not None and len(shape) >= 2 else None
+        if width_base:
+            return width_base, "attn2.to_k width"
     te_widths = {768: BaseArch.SD1, 1024: BaseArch.SD2}
-    for k, t in keys.items():
-        if (
-            k.startswith(("lora_te_", "text_encoder."))
-            and "q_proj" in k
-            and len(t.shape) >= 2
-            and ("lora_down" in k or "lora.down" in k or "lora_linear_layer.down" in k or "lora_A" in k)
-        ):
-            te_base = te_widths.get(t.shape[1])
-            if te_base:
-                return te_base, "text encoder width"
+    for k in facts.te_width_keys:
+        shape = header.shape(k)
+        te_base = te_widths.get(shape[1]) if shape is not None and len(shape) >= 2 else None
+        if te_base:
+            return te_base, "text encoder width"
     return BaseArch.UNKNOWN, "none"
 
 
-def _rank_alpha(path: Path, header: SafetensorsHeader, fmt: LoraFormat) -> tuple[int | None, float | None]:
-    meta, tensors = header.metadata, header.tensors
-    rank: int | None = None
-    ranks: Counter[int] = Counter()
-    for k, t in tensors.items():
-        if (
-            ".lora_down." in k
-            or ".lora_A." in k
-            or ".lora.down." in k
-            or "lora_linear_layer.down" in k
-            or ".hada_w1_b" in k
-        ) and t.shape:
-            ranks[t.shape[0]] += 1
-    if ranks:
-        rank = ranks.most_common(1)[0][0]
-    elif meta.get("ss_network_dim", "").isdigit():
-        rank = int(meta["ss_network_dim"])
+def _rank_alpha(path: Path, header: SafetensorsHeader, facts: KeyFacts) -> tuple[int | None, float | None]:
+    meta = header.metadata
+    ranks = [r for r in header.dims(facts.rank_keys, 0) if 0 < r <= MAX_RANK]
+    # "²".isdigit() is True and int() of 5,000 digits raises: parse_int refuses both.
+    rank = Counter(ranks).most_common(1)[0][0] if ranks else parse_int(meta.get("ss_network_dim"), 1, MAX_RANK)
     alpha = _float(meta.get("ss_network_alpha"))
     if alpha is None and "lora_adapter_metadata" in meta:  # diffusers' save_lora_weights
         try:
-            adapter = json.loads(meta["lora_adapter_metadata"])
-            alpha = _float(str(adapter.get("unet.lora_alpha", adapter.get("transformer.lora_alpha", ""))))
-        except (ValueError, AttributeError):
-            alpha = None
-    if alpha is None:
-        first = next((k for k in tensors if k.endswith(".alpha")), None)
-        if first is not None:  # kohya stores alpha per module as a scalar tensor: read those bytes only
-            alpha = read_scalar(path, header, first)
+            adapter = loads_json(meta["lora_adapter_metadata"], max_bytes=MAX_CONFIG_BYTES, lone_surrogates=True)
+        except UntrustedJsonError:
+            adapter = None
+        if isinstance(adapter, dict):
+            alpha = finite_float(adapter.get("unet.lora_alpha", adapter.get("transformer.lora_alpha")), -1e6, 1e6)
+    if alpha is None and facts.alpha_key is not None:
+        # kohya stores alpha per module as a scalar tensor: read those bytes only
+        alpha = read_scalar(path, header, facts.alpha_key)
     return rank, alpha
 
 
 def _float(value: str | None) -> float | None:
-    if value is None or value in ("", "None"):
-        return None
-    try:
-        f = float(value)
-    except ValueError:
-        return None
-    return f if f == f and abs(f) != float("inf") else None
-
-
-def _trained_modules(keys: Iterable[str], fmt: LoraFormat) -> tuple[bool, bool]:
-    unet = te = False
-    for k in keys:
-        if (
-            k.startswith(("lora_te", "text_encoder", "te_", "base_model.model.text_model"))
-            or "text_model" in k
-            or ".encoder.layers." in k
-        ):
-            te = True
-        else:
-            unet = True
-        if unet and te:
-            break
-    return unet, te
+    return finite_float(value, -1e6, 1e6)
 
 
 # -- embeddings, checkpoints, VAEs -------------------------------------------------------------
 
 
 def _embedding_base(header: SafetensorsHeader) -> BaseArch | None:
-    t = header.tensors
+    t = header.names
     if "clip_g" in t and "clip_l" in t:
         return BaseArch.SDXL
-    names = [k for k in t if k == "emb_params" or k.startswith("string_to_param.") or k == "clip_l"]
-    if not names or len(t) > 4:
+    if len(t) > 4:
         return None
-    shape = t[names[0]].shape
+    names = [k for k in t if k == "emb_params" or k.startswith("string_to_param.") or k == "clip_l"]
+    if not names:
+        return None
+    shape = header.shape(names[0])
     width = shape[-1] if shape else 0
     return {768: BaseArch.SD1, 1024: BaseArch.SD2}.get(width, BaseArch.UNKNOWN)
 
@@ -440,20 +548,19 @@ _FAMILY_BASE = {
 }
 
 
-def _shape(t: dict[str, Any], key: str) -> tuple[int, ...] | None:
+def _shape(header: SafetensorsHeader, key: str) -> tuple[int, ...] | None:
     for k in (key, "model.diffusion_model." + key):
-        if k in t:
-            shape: tuple[int, ...] = t[k].shape
-            return shape
+        if k in header.names:
+            return header.shape(k)
     return None
 
 
 def checkpoint_family(header: SafetensorsHeader) -> str:
     """Family of a single-file checkpoint, as diffusers' ``infer_diffusers_model_type`` sees it,
     except that unrecognised files are "unknown" rather than "sd1"."""
-    t = header.tensors
-    inp = _shape(t, "input_blocks.0.0.weight")
-    v2 = _shape(t, "input_blocks.2.1.transformer_blocks.0.attn2.to_k.weight")
+    t = header.names
+    inp = _shape(header, "input_blocks.0.0.weight")
+    v2 = _shape(header, "input_blocks.2.1.transformer_blocks.0.attn2.to_k.weight")
     xl_base = "conditioner.embedders.1.model.transformer.resblocks.9.mlp.c_proj.bias" in t
     xl_ref = "conditioner.embedders.0.model.transformer.resblocks.9.mlp.c_proj.bias" in t
     if inp is not None and len(inp) > 1 and inp[1] == 9:
@@ -466,14 +573,14 @@ def checkpoint_family(header: SafetensorsHeader) -> str:
         return "sdxl"
     if xl_ref:
         return "sdxl-refiner"
-    sd3 = _shape(t, "joint_blocks.0.context_block.adaLN_modulation.1.bias")
+    sd3 = _shape(header, "joint_blocks.0.context_block.adaLN_modulation.1.bias")
     if sd3 and sd3[-1] == 9216:
-        pe = _shape(t, "pos_embed")
+        pe = _shape(header, "pos_embed")
         return {147456: "sd3.5-medium"}.get(pe[1] if pe and len(pe) > 1 else 0, "sd3")
-    if _shape(t, "joint_blocks.37.x_block.mlp.fc1.weight"):
+    if _shape(header, "joint_blocks.37.x_block.mlp.fc1.weight"):
         return "sd3.5-large"
-    if _shape(t, "double_blocks.0.img_attn.norm.key_norm.scale"):
-        return "flux-dev" if _shape(t, "guidance_in.in_layer.bias") else "flux-schnell"
+    if _shape(header, "double_blocks.0.img_attn.norm.key_norm.scale"):
+        return "flux-dev" if _shape(header, "guidance_in.in_layer.bias") else "flux-schnell"
     if (
         "model.diffusion_model.output_blocks.11.0.skip_connection.weight" in t
         or "cond_stage_model.transformer.text_model.embeddings.position_embedding.weight" in t
@@ -484,7 +591,7 @@ def checkpoint_family(header: SafetensorsHeader) -> str:
     return "unknown"
 
 
-def _is_vae(keys: list[str]) -> bool:
+def _is_vae(keys: Sequence[str]) -> bool:
     stripped = [k.removeprefix("first_stage_model.").removeprefix("vae.") for k in keys]
     has_enc = any(k.startswith("encoder.") for k in stripped)
     has_dec = any(k.startswith("decoder.") for k in stripped)
@@ -499,8 +606,9 @@ def _is_vae(keys: list[str]) -> bool:
 
 def _vae_base(header: SafetensorsHeader) -> BaseArch:
     # SD1/SD2/SDXL VAEs share one architecture (4 latent channels); 16 channels is SD3 or Flux.
-    for k, t in header.tensors.items():
-        if k.endswith("decoder.conv_in.weight") and len(t.shape) == 4 and t.shape[1] == 16:
+    for k in header.names:
+        shape = header.shape(k) if k.endswith("decoder.conv_in.weight") else None
+        if shape is not None and len(shape) == 4 and shape[1] == 16:
             return BaseArch.OTHER
     arch = header.metadata.get("modelspec.architecture", "").lower()
     for needle, base in _ARCH_NEEDLES:
@@ -535,16 +643,15 @@ def folder_kind(path: Path, names: Iterable[str] | None = None) -> ModelKind | N
     if has("config.json"):
         config = _json(path / "config.json")
         archs = config.get("architectures") if isinstance(config, dict) else None
-        if isinstance(archs, list) and any(isinstance(a, str) and a.endswith("ForCausalLM") for a in archs):
+        if isinstance(archs, list) and any(isinstance(a, str) and a.endswith(CAUSAL_LM_SUFFIXES) for a in archs):
             return ModelKind.TEXT_MODEL
     return None
 
 
 def _json(path: Path) -> Any:
+    """A config file's JSON, or None when it is missing, not a regular file, too big or too deep."""
     try:
-        if path.stat().st_size > 4 * 1024 * 1024:
-            return None
-        return json.loads(path.read_text("utf-8"))
+        return loads_json(read_limited(path, MAX_CONFIG_BYTES), max_bytes=MAX_CONFIG_BYTES, lone_surrogates=True)
     except (OSError, ValueError):
         return None
 
@@ -606,14 +713,13 @@ def inspect_folder(path: Path) -> FileInfo:
             side,
         )
     meta = {
-        k: (v if isinstance(v, str) else json.dumps(v))[:MAX_METADATA_VALUE]
+        clean_text(k[:200]): clean_text((v if isinstance(v, str) else json.dumps(v))[:MAX_METADATA_VALUE], True)
         for k, v in list(config.items())[:MAX_METADATA_ENTRIES]
-        if isinstance(k, str)
     }
     info = FileInfo(path=path, kind=kind, is_dir=True, size=size, mtime=mtime, title=_folder_title(path), metadata=meta)
 
     if kind is ModelKind.PIPELINE:
-        cls = str(config.get("_class_name", ""))
+        cls = clean_text(str(config.get("_class_name", ""))[:200])
         base = _PIPELINE_BASES.get(cls)
         if base is None:
             unet = _json(path / "unet" / "config.json")
@@ -626,24 +732,23 @@ def inspect_folder(path: Path) -> FileInfo:
             )
         info = replace(info, base=base, variant=cls)
     elif kind is ModelKind.PEFT_ADAPTER:
-        rank = config.get("r")
-        alpha = config.get("lora_alpha")
         targets = config.get("target_modules")
-        target_text = json.dumps(targets) if targets is not None else ""
+        target_text = json.dumps(targets)[:100_000] if targets is not None else ""
         info = replace(
             info,
             base=BaseArch.OTHER,
             lora_format=LoraFormat.PEFT,
             network="lora",
-            rank=rank if isinstance(rank, int) else None,
-            alpha=float(alpha) if isinstance(alpha, int | float) else None,
+            rank=parse_int(config.get("r"), 1, MAX_RANK),
+            alpha=finite_float(config.get("lora_alpha"), -1e6, 1e6),
             trains_text_encoder="to_q" not in target_text,
             trains_unet="to_q" in target_text,
-            variant=str(config.get("base_model_name_or_path") or "")[:300],
+            variant=clean_text(str(config.get("base_model_name_or_path") or "")[:300]),
         )
     else:
         archs = config.get("architectures") or []
-        info = replace(info, base=BaseArch.OTHER, variant=str(archs[0]) if archs else "")
+        first = archs[0] if isinstance(archs, list) and archs else ""
+        info = replace(info, base=BaseArch.OTHER, variant=clean_text(str(first)[:200]))
     return _with_sidecars(info, side)
 
 
@@ -651,5 +756,5 @@ def _folder_title(path: Path) -> str:
     # Hugging Face cache snapshots are named by commit: the repo folder says more.
     parent = path.parent
     if parent.name == "snapshots" and parent.parent.name.startswith("models--"):
-        return parent.parent.name.removeprefix("models--").replace("--", "/")
-    return path.name
+        return clean_text(parent.parent.name.removeprefix("models--").replace("--", "/"))
+    return clean_text(path.name)

@@ -11,11 +11,11 @@ Every reader tolerates missing, empty, huge or malformed files: a sidecar never 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lorastudio.core.metadata.untrusted import clean_text, finite_float, loads_json, open_regular, read_limited
 from lorastudio.core.types import BaseArch
 
 MAX_SIDECAR_BYTES = 2 * 1024 * 1024
@@ -65,12 +65,13 @@ def find_preview(path: Path, siblings: frozenset[str] | None = None) -> Path | N
 
 
 def _read_json(path: Path | None) -> Any:
+    """The sidecar's JSON, or None: missing, not a regular file, over 2 MB, too deep or malformed."""
     if path is None:
         return None
     try:
-        if not path.is_file() or path.stat().st_size > MAX_SIDECAR_BYTES:
-            return None
-        return json.loads(path.read_text("utf-8", errors="replace"))
+        raw = read_limited(path, MAX_SIDECAR_BYTES)
+        # Tools write Latin-1 or broken UTF-8 now and then: keep what can be read.
+        return loads_json(raw.decode("utf-8", errors="replace"), max_bytes=4 * MAX_SIDECAR_BYTES, lone_surrogates=True)
     except (OSError, ValueError):
         return None
 
@@ -79,21 +80,20 @@ def _read_text(path: Path | None, limit: int = 20_000) -> str:
     if path is None:
         return ""
     try:
-        if not path.is_file():
-            return ""
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read(limit).strip()
+        with open_regular(path) as f:
+            raw = f.read(4 * limit)
     except OSError:
         return ""
+    return clean_text(raw.decode("utf-8", errors="replace")[:limit], keep_newlines=True).strip()
 
 
 def split_words(text: str) -> tuple[str, ...]:
     """Comma-separated trigger phrases, trimmed, without empties or duplicates (order kept)."""
     out: list[str] = []
     for part in text.replace("\n", ",").split(","):
-        word = part.strip()
+        word = clean_text(part[:400]).strip()[:200]
         if word and word not in out:
-            out.append(word[:200])
+            out.append(word)
     return tuple(out)
 
 
@@ -132,7 +132,7 @@ def read_sidecars(path: Path, siblings: frozenset[str] | None = None) -> Sidecar
     if isinstance(civitai, dict):
         trained = civitai.get("trainedWords")
         if isinstance(trained, list):
-            for w in trained:
+            for w in trained[:1000]:
                 if isinstance(w, str):
                     words.extend(split_words(w))
         if isinstance(civitai.get("description"), str):
@@ -148,9 +148,9 @@ def read_sidecars(path: Path, siblings: frozenset[str] | None = None) -> Sidecar
         activation = a1111.get("activation text")
         if isinstance(activation, str):
             words.extend(split_words(activation))
-        pw = a1111.get("preferred weight")
-        if isinstance(pw, int | float) and not isinstance(pw, bool) and pw != 0:  # A1111: 0 = unset
-            weight = float(pw)
+        pw = finite_float(a1111.get("preferred weight"), -100.0, 100.0)
+        if pw is not None and pw != 0:  # A1111: 0 = unset
+            weight = pw
         if isinstance(a1111.get("description"), str) and a1111["description"].strip():
             description = a1111["description"]
         if isinstance(a1111.get("sd version"), str) and base is BaseArch.UNKNOWN:
@@ -162,15 +162,15 @@ def read_sidecars(path: Path, siblings: frozenset[str] | None = None) -> Sidecar
     hub: dict[str, str] = {}
     raw_hub = _read_json(near(f"{path.name}.hf.json"))
     if isinstance(raw_hub, dict):
-        hub = {k: str(v)[:500] for k, v in raw_hub.items() if isinstance(k, str) and v is not None}
+        hub = {clean_text(k[:100]): clean_text(str(v)[:500]) for k, v in list(raw_hub.items())[:50] if v is not None}
 
     unique = tuple(dict.fromkeys(words))
     return Sidecars(
         preview=find_preview(path, siblings),
         trigger_words=unique,
         preferred_weight=weight,
-        description=description.strip()[:20_000],
-        title=title.strip()[:300],
+        description=clean_text(description[:40_000], keep_newlines=True).strip()[:20_000],
+        title=clean_text(title[:1000]).strip()[:300],
         base=base,
         hub=hub,
     )

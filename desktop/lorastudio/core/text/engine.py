@@ -21,6 +21,7 @@ from lorastudio.core.text.models import (
     AdapterInfo,
     TextModelInfo,
     model_weight_shapes,
+    quiet_peft_wrap,
     require_adapter,
     require_adapter_fit,
     require_text_model,
@@ -194,8 +195,9 @@ class TextEngine:
             if not self._peft:
                 from peft import PeftModel
 
-                self._model = PeftModel.from_pretrained(self._model, str(adapter.path), adapter_name=name,
-                                                        is_trainable=False)
+                with quiet_peft_wrap():
+                    self._model = PeftModel.from_pretrained(self._model, str(adapter.path), adapter_name=name,
+                                                            is_trainable=False)
                 self._peft = True
             else:
                 self._model.load_adapter(str(adapter.path), adapter_name=name, is_trainable=False)

@@ -13,6 +13,7 @@ from lorastudio.core.cancel import CancelToken
 from lorastudio.core.errors import LoraStudioError
 from lorastudio.core.text.mix import TextMix
 from lorastudio.core.text.models import TextModelInfo, require_text_model
+from lorastudio.core.text.train import check_output_folder
 
 MERGE_SIDECAR = "merged.json"
 
@@ -23,8 +24,8 @@ def merge_mix(model_dir: Path, mix: TextMix, out_dir: Path, cancel: CancelToken 
     from lorastudio.core.text.engine import TextEngine
 
     out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise LoraStudioError(f"{out_dir.name} already exists; choose another name for the merged model.")
+    check_output_folder(out_dir, "the merged model")  # before loading anything: a bad --out costs nothing
+    mix.validate()
     if not mix.active:
         raise LoraStudioError("Give at least one adapter a weight other than 0 before merging.")
     base = require_text_model(Path(model_dir))
@@ -35,7 +36,7 @@ def merge_mix(model_dir: Path, mix: TextMix, out_dir: Path, cancel: CancelToken 
         cancel.raise_if_cancelled()
     merged = engine.peft_model().merge_and_unload()
     merged.config.name_or_path = out_dir.name
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(exist_ok=True)
     merged.save_pretrained(str(out_dir))
     engine.tokenizer.save_pretrained(str(out_dir))
     sources = {"base_model": base.repo_id or base.path.name,

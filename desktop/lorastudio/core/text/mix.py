@@ -5,6 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from lorastudio.core.metadata.untrusted import require_float, require_int
+
+MAX_NEW_TOKENS = 4096
+MAX_SEED = 2**64 - 1
+MAX_ADAPTER_WEIGHT = 100.0
+
 
 @dataclass(frozen=True)
 class TextMix:
@@ -36,6 +42,12 @@ class TextMix:
         key = str(Path(path))
         return TextMix(tuple(e for e in self.entries if e[0] != key))
 
+    def validate(self) -> TextMix:
+        """Raise ``InvalidRequest`` if a weight is not finite or beyond ±100; return self."""
+        for path, weight in self.entries:
+            require_float(f"The weight of {Path(path).name}", weight, -MAX_ADAPTER_WEIGHT, MAX_ADAPTER_WEIGHT)
+        return self
+
 
 @dataclass(frozen=True)
 class TextGenerationRequest:
@@ -51,6 +63,17 @@ class TextGenerationRequest:
 
     def updated(self, **changes: object) -> TextGenerationRequest:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    def validate(self) -> TextGenerationRequest:
+        """Raise ``InvalidRequest`` with one sentence for the first setting out of range; return self."""
+        require_int("Max new tokens", self.max_new_tokens, 1, MAX_NEW_TOKENS)
+        require_float("Temperature", self.temperature, 0.0, 10.0)
+        require_float("Top-p", self.top_p, 0.0, 1.0)
+        require_int("Top-k", self.top_k, 0, 100_000)
+        require_float("Repetition penalty", self.repetition_penalty, 0.01, 10.0)
+        if self.seed is not None:
+            require_int("The seed", self.seed, 0, MAX_SEED)
+        return self
 
 
 @dataclass(frozen=True)

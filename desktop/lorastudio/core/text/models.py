@@ -6,19 +6,22 @@ is loaded and no pickle is ever opened, so scanning a big library stays cheap an
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import re
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 from lorastudio.core.errors import BadModelFile, IncompatibleLoraError, LoraLoadError, ModelLoadError
+from lorastudio.core.metadata.untrusted import clean_text, finite_float, loads_json, parse_int, read_limited
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 TRAINING_SIDECAR = "training.json"
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
 _LORA_KEY = re.compile(r"^(?:base_model\.model\.)?(?P<module>.+?)\.(?P<part>lora_(?:embedding_)?[AB])"
                        r"(?:\.[^.]+)?(?:\.weight)?$")
 
@@ -77,16 +80,29 @@ class AdapterFit:
         return "" if self.name_matches or not self.fits else "trained on another base name"
 
 
+@contextlib.contextmanager
+def quiet_peft_wrap() -> Iterator[None]:
+    """Wrap a model in a ``PeftModel`` inside this block.
+
+    peft 0.21's ``PeftModel.__init__`` reads ``model.is_gradient_checkpointing``, which transformers
+    5.23 deprecated: every wrap printed a FutureWarning about code the user can't change. Only that
+    warning is hidden, and only here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
+
+
 def _short_name(name: str) -> str:
     name = name.strip().rstrip("/\\")
     return re.split(r"[/\\]", name)[-1] if name else ""
 
 
 def _read_json(path: Path) -> dict[str, Any]:
+    """A config's JSON object; regular files only, at most 4 MB and 64 levels deep."""
     try:
-        data = json.loads(path.read_text("utf-8"))
+        data = loads_json(read_limited(path, MAX_CONFIG_BYTES), max_bytes=MAX_CONFIG_BYTES, lone_surrogates=True)
     except (OSError, ValueError) as err:
-        raise BadModelFile(f"{path.name} in {path.parent.name} is not readable JSON.") from err
+        raise BadModelFile(f"{path.name} in {clean_text(path.parent.name)} is not readable JSON.") from err
     if not isinstance(data, dict):
         raise BadModelFile(f"{path.name} in {path.parent.name} is not a JSON object.")
     return data
@@ -153,11 +169,16 @@ def inspect_adapter(folder: Path) -> AdapterInfo | None:
             training = _read_json(folder / TRAINING_SIDECAR)
         except BadModelFile:
             training = {}
-    return AdapterInfo(path=folder, name=folder.name,
-                       base_model=str(config.get("base_model_name_or_path") or ""),
-                       peft_type="LORA", task_type=str(config.get("task_type") or ""),
-                       rank=int(config.get("r", 8)), alpha=float(config.get("lora_alpha", 8)),
-                       target_modules=tuple(sorted(str(t) for t in targets)), training=training)
+    rank = parse_int(config.get("r", 8), 1, 1_000_000)
+    alpha = finite_float(config.get("lora_alpha", 8), -1e6, 1e6)
+    if rank is None or alpha is None or not isinstance(targets, list):
+        return None  # a 400-digit lora_alpha or r="²" is not an adapter anyone trained
+    return AdapterInfo(path=folder, name=clean_text(folder.name),
+                       base_model=clean_text(str(config.get("base_model_name_or_path") or "")[:500]),
+                       peft_type="LORA", task_type=clean_text(str(config.get("task_type") or "")[:100]),
+                       rank=rank, alpha=alpha,
+                       target_modules=tuple(sorted(clean_text(str(t))[:200] for t in targets[:10_000])),
+                       training=training)
 
 
 def require_text_model(folder: Path) -> TextModelInfo:
@@ -314,3 +335,35 @@ def find_cached_text_models(cache: Path | None = None) -> list[TextModelInfo]:
                 found.append(info)
                 break
     return found
+
+
+def _pick(ref: str, found: list[_Found], names: Callable[[_Found], frozenset[str]], what: str,
+          error: type[ModelLoadError] | type[LoraLoadError]) -> _Found:
+    wanted = ref.strip().lower()
+    hits = {info.path: info for info in found if wanted in names(info)}
+    if len(hits) == 1:
+        return next(iter(hits.values()))
+    shown = clean_text(ref)[:200]
+    if not hits:
+        raise error(f"No {what} named {shown}: give its folder, or a name that `lorastudio text list` shows.")
+    raise error(f"{len(hits)} {what}s are named {shown}: give the folder of the one you mean.")
+
+
+def resolve_text_model(ref: str | Path, roots: Iterable[Path], *, cache: Path | None = None) -> TextModelInfo:
+    """The language model ``ref`` names: an existing folder, else a name ``text list`` shows (the folder
+    name or, for the Hugging Face cache, the repo id or its last part; case-insensitive)."""
+    path = Path(ref).expanduser()
+    if path.exists():
+        return require_text_model(path)
+    found = find_text_models(roots) + find_cached_text_models(cache)
+    return _pick(str(ref), found, lambda m: m.aliases, "language model", ModelLoadError)
+
+
+def resolve_adapter(ref: str | Path, roots: Iterable[Path]) -> AdapterInfo:
+    """The LoRA adapter ``ref`` names: an existing folder, else an adapter folder's name under ``roots``."""
+    path = Path(ref).expanduser()
+    if path.exists():
+        return require_adapter(path)
+    found = find_adapters(roots)
+    return _pick(str(ref), found, lambda a: frozenset({a.name.lower(), a.path.name.lower()}), "text adapter",
+                 LoraLoadError)

@@ -1,15 +1,20 @@
 """LoRA fine-tuning of a causal LM on plain text: a small, explicit torch loop.
 
-Data: a ``.txt`` file, a folder of ``.txt`` files, or JSONL with a ``"text"`` field. The texts are
-tokenized, joined with EOS and cut into equal blocks; a seeded shuffle holds out a few blocks to
-measure perplexity before and after. The adapter is saved (PEFT layout at the folder's root) after
-every epoch and every ``save_every_steps`` steps, so a cancel keeps the last checkpoint.
+Data: a ``.txt`` file, a folder of ``.txt`` files, or JSONL with a ``"text"`` field; binary files
+and more than 256 MB are refused with a sentence, and the output folder is checked before anything
+is loaded. The texts are tokenized in 64 KB pieces with progress (a 50 MB one-line file in one
+call sits in the tokenizer for minutes), joined with EOS and cut into equal blocks; a seeded
+shuffle holds out a few blocks to measure perplexity before and after. The adapter is saved (PEFT
+layout at the folder's root) after every epoch and every ``save_every_steps`` steps, so a cancel
+keeps the last checkpoint.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -17,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from lorastudio.core.cancel import CancelToken
-from lorastudio.core.errors import LoraStudioError, TrainingDataError
-from lorastudio.core.text.models import ADAPTER_CONFIG, TRAINING_SIDECAR, require_text_model
+from lorastudio.core.errors import InvalidRequest, LoraStudioError, TrainingDataError
+from lorastudio.core.metadata.untrusted import clean_text, open_regular, require_float, require_int
+from lorastudio.core.text.models import ADAPTER_CONFIG, TRAINING_SIDECAR, quiet_peft_wrap, require_text_model
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,21 @@ class TrainConfig:
     save_every_steps: int = 0  # 0: save after each epoch only
     max_steps: int = 0  # 0: no limit (the epochs decide)
     seed: int = 0
+
+    def validate(self) -> TrainConfig:
+        """Raise ``InvalidRequest`` with one sentence for the first setting out of range; return self."""
+        require_int("Rank", self.rank, 1, 1024)
+        require_float("Alpha", self.alpha, 1e-6, 100_000.0)
+        require_float("Dropout", self.dropout, 0.0, 0.99)
+        require_float("The learning rate", self.lr, 1e-12, 1.0)
+        require_int("Epochs", self.epochs, 1, 1000)
+        require_int("The batch size", self.batch_size, 1, 1024)
+        require_int("The maximum length", self.max_length, 8, 65_536)
+        require_float("The evaluation fraction", self.eval_fraction, 0.0, 0.5)
+        require_int("Save every N steps", self.save_every_steps, 0, 10**9)
+        require_int("Max steps", self.max_steps, 0, 10**9)
+        require_int("The seed", self.seed, 0, 2**64 - 1)
+        return self
 
 
 @dataclass(frozen=True)
@@ -62,6 +83,11 @@ class TrainResult:
 
 
 ProgressCallback = Callable[[TrainProgress], None]
+PrepareCallback = Callable[[int, int], None]  # characters tokenized so far, characters in all
+
+MAX_TRAIN_BYTES = 256 * 1024 * 1024
+TOKENIZE_PIECE = 64 * 1024  # characters per tokenizer call
+_SAMPLE = 64 * 1024
 
 
 def read_training_texts(path: Path) -> list[str]:
@@ -74,21 +100,98 @@ def read_training_texts(path: Path) -> list[str]:
         texts = [_read_text(f) for f in files]
     elif path.is_file() and path.suffix.lower() in (".jsonl", ".json"):
         texts = _read_jsonl(path)
-    elif path.is_file():
+    elif path.exists():  # a regular file, or a pipe/device that _read_text names and refuses
         texts = [_read_text(path)]
     else:
         raise TrainingDataError(f"{path} does not exist.")
     texts = [t for t in texts if t.strip()]
     if not texts:
         raise TrainingDataError(f"{path.name} contains no text.")
+    if sum(len(t) for t in texts) > MAX_TRAIN_BYTES:
+        raise TrainingDataError(f"{path.name} holds more than {MAX_TRAIN_BYTES >> 20} MB of text; use less.")
     return texts
 
 
+def text_pieces(text: str, size: int = TOKENIZE_PIECE) -> list[str]:
+    """``text`` cut into pieces of about ``size`` characters, at a line break or space when one is
+    near, so that tokenizing the pieces gives (almost) the tokens of the whole."""
+    pieces: list[str] = []
+    start = 0
+    while len(text) - start > size:
+        end = start + size
+        cut = max(text.rfind("\n", start + size // 2, end), text.rfind(" ", start + size // 2, end))
+        end = cut + 1 if cut > start else end
+        pieces.append(text[start:end])
+        start = end
+    pieces.append(text[start:])
+    return pieces
+
+
+def tokenize_texts(tokenizer: Any, texts: list[str], on_prepare: PrepareCallback | None = None) -> list[int]:
+    """Token ids of ``texts`` joined with EOS, tokenized piece by piece with progress."""
+    eos = tokenizer.eos_token_id
+    total = sum(len(t) for t in texts)
+    done = 0
+    ids: list[int] = []
+    for text in texts:
+        for piece in text_pieces(text):
+            ids.extend(tokenizer(piece).input_ids)
+            done += len(piece)
+            if on_prepare is not None:
+                on_prepare(done, total)
+        if eos is not None:
+            ids.append(eos)
+    return ids
+
+
+def check_output_folder(out_dir: Path, what: str = "the adapter") -> None:
+    """Refuse, before any work, an output folder that exists and is not empty, or whose parent is
+    missing (nothing is created outside what the user named) or not writable."""
+    out_dir = Path(out_dir)
+    shown = clean_text(str(out_dir))
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise InvalidRequest(f"{shown} exists and is not a folder.")
+        if any(out_dir.iterdir()):
+            raise InvalidRequest(f"{out_dir.name} already exists; choose another name for {what}.")
+        parent = out_dir
+    else:
+        parent = out_dir.absolute().parent
+        if not parent.is_dir():
+            raise InvalidRequest(f"{clean_text(str(parent))} does not exist; create it first.")
+    try:  # os.access cannot tell (root, /proc, read-only mounts): create and remove a file
+        fd, probe = tempfile.mkstemp(prefix=".lorastudio-write-test-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError:
+        raise InvalidRequest(f"{clean_text(str(parent))} is not writable.") from None
+
+
 def _read_text(path: Path) -> str:
+    """A training file's text, read in chunks; refused if it is not a regular file, too big or binary."""
+    name = clean_text(path.name)
     try:
-        return path.read_text("utf-8", errors="replace")
+        with open_regular(path) as f:
+            if os.fstat(f.fileno()).st_size > MAX_TRAIN_BYTES:
+                raise TrainingDataError(f"{name} is larger than {MAX_TRAIN_BYTES >> 20} MB; split it or use less text.")
+            chunks = []
+            while chunk := f.read(4 * 1024 * 1024):
+                chunks.append(chunk)
     except OSError as err:
-        raise TrainingDataError(f"{path.name} could not be read.") from err
+        raise TrainingDataError(f"{name} could not be read: {err.strerror or err}.") from None
+    raw = b"".join(chunks)
+    if _looks_binary(raw):
+        raise TrainingDataError(f"{name} looks like binary data, not text; train on .txt or .jsonl files.")
+    return raw.decode("utf-8", errors="replace")
+
+
+def _looks_binary(raw: bytes) -> bool:
+    """NUL bytes, or more than 5% of undecodable bytes, in the first 64 KB: not text anyone wrote."""
+    sample = raw[:_SAMPLE]
+    if b"\x00" in sample:
+        return True
+    text = sample.decode("utf-8", errors="replace")
+    return text.count("\ufffd") > 0.05 * max(1, len(text))
 
 
 def _read_jsonl(path: Path) -> list[str]:
@@ -162,31 +265,24 @@ def _perplexity(loss: float) -> float:
 
 def train_adapter(model_dir: Path, data: Path, out_dir: Path, config: TrainConfig | None = None,
                   on_progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
-                  device: str = "cpu") -> TrainResult:
+                  device: str = "cpu", on_prepare: PrepareCallback | None = None) -> TrainResult:
     """Train a LoRA adapter on ``data`` for the model in ``model_dir`` and save it in ``out_dir``."""
+    # Settings and the output folder first: a mistake there must not cost the imports and the load.
+    config = (config or TrainConfig()).validate()
+    out_dir = Path(out_dir)
+    check_output_folder(out_dir)
+
     import torch
     from peft import LoraConfig, get_peft_model
 
     from lorastudio.core.text.engine import context_length, load_causal_lm
 
-    config = config or TrainConfig()
-    if config.rank < 1 or config.epochs < 1 or config.batch_size < 1 or config.lr <= 0:
-        raise LoraStudioError("Rank, epochs and batch size must be at least 1 and the learning rate "
-                              "above 0.")
-    out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()):
-        raise LoraStudioError(f"{out_dir.name} already exists; choose another name for the adapter.")
     token = cancel or CancelToken()
     info = require_text_model(Path(model_dir))
     texts = read_training_texts(Path(data))
     model, tokenizer = load_causal_lm(info.path, device)
 
-    eos = tokenizer.eos_token_id
-    ids: list[int] = []
-    for text in texts:
-        ids.extend(tokenizer(text).input_ids)
-        if eos is not None:
-            ids.append(eos)
+    ids = tokenize_texts(tokenizer, texts, on_prepare)
     blocks = make_blocks(ids, max(8, min(config.max_length, context_length(model))))
     generator = torch.Generator().manual_seed(config.seed)
     order = torch.randperm(len(blocks), generator=generator).tolist()
@@ -204,7 +300,8 @@ def train_adapter(model_dir: Path, data: Path, out_dir: Path, config: TrainConfi
                       task_type="CAUSAL_LM")
     torch.manual_seed(config.seed)
     try:
-        peft_model = get_peft_model(model, lora)
+        with quiet_peft_wrap():
+            peft_model = get_peft_model(model, lora)
     except ValueError as err:
         raise LoraStudioError(f"LoRA could not be attached: {err}".splitlines()[0]) from err
 
@@ -269,7 +366,7 @@ def train_adapter(model_dir: Path, data: Path, out_dir: Path, config: TrainConfi
 
 def _save_adapter(peft_model: Any, out_dir: Path, base_name: str, training: dict[str, Any]) -> None:
     """Save at the folder root (adapter name "default"), scrub the absolute base path, write the sidecar."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(exist_ok=True)  # its parent was checked before training: nothing else is created
     peft_model.save_pretrained(str(out_dir))
     config_file = out_dir / ADAPTER_CONFIG
     adapter_config = json.loads(config_file.read_text("utf-8"))

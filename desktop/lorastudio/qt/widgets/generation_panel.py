@@ -1,15 +1,17 @@
 """The generation panel: model, prompt, settings, Generate/Cancel and progress.
 
-It shows and edits plain values; the main window turns them into a GenerationRequest.
+It holds no values of its own: every widget edits the session's ``ParamsModel`` (core), and every
+change of the model (restore, presets, prompt tags) shows in the widgets. The main window turns
+the parameters into a GenerationRequest through the session.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -26,30 +28,15 @@ from PySide6.QtWidgets import (
 )
 
 from lorastudio.core.engine.schedulers import DEFAULT_SAMPLER, SAMPLERS
+from lorastudio.core.session.library_index import SIZE_PRESETS as _CORE_SIZE_PRESETS
+from lorastudio.core.session.params import GenerationParams, ParamsModel
+from lorastudio.qt.widgets.elided_label import ElidedLabel
 
 MAX_SEED = 2**32 - 1
-SIZE_PRESETS: dict[str, list[tuple[int, int]]] = {
-    "sd1": [(512, 512), (512, 768), (768, 512), (640, 640)],
-    "sd2": [(768, 768), (512, 512), (768, 1024)],
-    "sdxl": [(1024, 1024), (832, 1216), (1216, 832), (896, 1152), (1152, 896)],
-    "demo": [(128, 128), (64, 64), (256, 256)],
-}
+SIZE_PRESETS: dict[str, list[tuple[int, int]]] = {k: list(v) for k, v in _CORE_SIZE_PRESETS.items()}
 
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    model: Path | None
-    prompt: str
-    negative_prompt: str
-    seed: int
-    steps: int
-    cfg: float
-    width: int
-    height: int
-    sampler: str
-    clip_skip: int
-    batch_count: int
-    vae: Path | None = None
+# One type for the generation values: the core one (presets and restore use this name).
+GenerationSettings = GenerationParams
 
 
 def format_duration(seconds: float) -> str:
@@ -60,19 +47,22 @@ def format_duration(seconds: float) -> str:
 
 
 class GenerationPanel(QWidget):
-    """Signals: generate_requested(), cancel_requested(), model_changed(str path)."""
+    """Signals: generate_requested(), cancel_requested(), model_changed(str path),
+    backend_chosen(str choice)."""
 
     generate_requested = Signal()
     cancel_requested = Signal()
     model_changed = Signal(str)
+    backend_chosen = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, params: ParamsModel | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._last_seed: int | None = None
+        self.params = params if params is not None else ParamsModel()
+        self._pushing = False  # True while the model's values are pushed into the widgets
+        self._shown_model: Path | None = None
 
         self.model = QComboBox()
         self.model.setAccessibleName("Model")
-        self.model.setMinimumWidth(200)
         self.model.setPlaceholderText("No model in the library")
         self.prompt = QPlainTextEdit()
         self.prompt.setPlaceholderText("Prompt — e.g. a lighthouse at dusk, inkwash style <lora:Ink Wash:0.8>")
@@ -121,6 +111,10 @@ class GenerationPanel(QWidget):
         self.vae = QComboBox()
         self.vae.setToolTip("Decode with another VAE (a .safetensors file or a diffusers VAE folder)")
         self.set_vaes([])
+        self.backend = QComboBox()
+        self.backend.setAccessibleName("Backend")
+        self.backend.setToolTip("Where images are generated: this computer, a ComfyUI server (Settings ▸ "
+                                "Generation backends), or any free one")
 
         self.generate_button = QPushButton("Generate")
         self.generate_button.setObjectName("primary")
@@ -133,7 +127,7 @@ class GenerationPanel(QWidget):
         self.progress.setValue(0)
         self.progress.setTextVisible(True)
         self.progress.setFormat("Idle")
-        self.eta = QLabel("")
+        self.eta = ElidedLabel("")
         self.eta.setObjectName("muted")
 
         seed_row = QHBoxLayout()
@@ -146,30 +140,65 @@ class GenerationPanel(QWidget):
         size_row.addWidget(self.height_box)
         size_row.addWidget(self.size_preset, 1)
 
+        # Compact: the settings changed on most runs share rows; the rarely changed ones fold away
+        # under "More settings" so the mixer below keeps room for its rows (issue 16, items 5/12).
+        steps_row = QHBoxLayout()
+        steps_row.addWidget(self.steps, 1)
+        steps_row.addWidget(QLabel("CFG"))
+        steps_row.addWidget(self.cfg, 1)
+        self.sampler.setMinimumContentsLength(6)
+        self.sampler.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.model.setMinimumContentsLength(12)
+        self.model.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.size_preset.setMinimumContentsLength(6)
+        self.size_preset.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        for combo in (self.vae, self.backend):
+            combo.setMinimumContentsLength(10)
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+
         form = QFormLayout()
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.addRow("Model", self.model)
         form.addRow("Sampler", self.sampler)
-        form.addRow("Steps", self.steps)
-        form.addRow("CFG scale", self.cfg)
+        form.addRow("Steps", steps_row)
         form.addRow("Seed", seed_row)
         form.addRow("Size", size_row)
-        form.addRow("Batch count", self.batch)
-        form.addRow("Clip skip", self.clip_skip)
-        form.addRow("VAE", self.vae)
+
+        self.more_button = QToolButton()
+        self.more_button.setText("More settings")
+        self.more_button.setCheckable(True)
+        self.more_button.setAutoRaise(True)
+        self.more_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.more_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.more_button.setToolTip("Batch count, clip skip, VAE and backend")
+        self.more = QWidget()
+        more_form = QFormLayout(self.more)
+        more_form.setContentsMargins(0, 0, 0, 0)
+        more_form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        more_form.addRow("Batch count", self.batch)
+        more_form.addRow("Clip skip", self.clip_skip)
+        more_form.addRow("VAE", self.vae)
+        more_form.addRow("Backend", self.backend)
+        self.more.setVisible(False)
+        self.more_button.toggled.connect(self._on_more_toggled)
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button, 2)
         buttons.addWidget(self.cancel_button, 1)
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.progress, 1)
+        status_row.addWidget(self.eta)
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(4)
         lay.addWidget(self.prompt)
         lay.addWidget(self.negative)
         lay.addLayout(form)
+        lay.addWidget(self.more_button)
+        lay.addWidget(self.more)
         lay.addLayout(buttons)
-        lay.addWidget(self.progress)
-        lay.addWidget(self.eta)
+        lay.addLayout(status_row)
 
         self.generate_button.clicked.connect(self._on_generate_clicked)
         self.cancel_button.clicked.connect(self._on_cancel_clicked)
@@ -177,7 +206,21 @@ class GenerationPanel(QWidget):
         self.seed_reuse.clicked.connect(self._on_seed_reuse)
         self.size_preset.activated.connect(self._on_size_preset)
         self.model.currentIndexChanged.connect(self._on_model_index)
+        self.prompt.textChanged.connect(self._on_prompt_edited)
+        self.negative.textChanged.connect(self._on_negative_edited)
+        self.seed.valueChanged.connect(self._on_seed_edited)
+        self.steps.valueChanged.connect(self._on_steps_edited)
+        self.cfg.valueChanged.connect(self._on_cfg_edited)
+        self.sampler.currentTextChanged.connect(self._on_sampler_edited)
+        self.width_box.valueChanged.connect(self._on_width_edited)
+        self.height_box.valueChanged.connect(self._on_height_edited)
+        self.clip_skip.valueChanged.connect(self._on_clip_skip_edited)
+        self.batch.valueChanged.connect(self._on_batch_edited)
+        self.vae.currentIndexChanged.connect(self._on_vae_index)
+        self.backend.activated.connect(self._on_backend_activated)
         self.set_size_presets("sd1")
+        self._show_params(self.params.value)
+        self.params.changed.connect(self._on_params_changed)
 
     # -- models --------------------------------------------------------------------------
     def set_models(self, models: list[tuple[str, Path]]) -> None:
@@ -187,19 +230,36 @@ class GenerationPanel(QWidget):
         self.model.clear()
         for label, path in models:
             self.model.addItem(label, str(path))
-        index = self.model.findData(str(current)) if current else -1
+        wanted = self.params.value.model or current
+        index = self.model.findData(str(wanted)) if wanted else -1
         self.model.setCurrentIndex(index if index >= 0 else (0 if models else -1))
         self.model.blockSignals(False)
-        if self.current_model() != current:
-            self._on_model_index(self.model.currentIndex())
+        self.params.update(model=self.current_model())
 
     def set_vaes(self, vaes: list[tuple[str, Path]]) -> None:
         current = self.vae.currentData()
+        self.vae.blockSignals(True)
         self.vae.clear()
         self.vae.addItem("The model's own", None)
         for label, path in vaes:
             self.vae.addItem(label, str(path))
         self.vae.setCurrentIndex(max(0, self.vae.findData(current)) if current else 0)
+        self.vae.blockSignals(False)
+        if hasattr(self, "params"):
+            data = self.vae.currentData()
+            self.params.update(vae=Path(data) if data else None)
+
+    def set_backends(self, choices: tuple[str, ...], current: str) -> str:
+        """Fill the backend picker (no signal); returns the choice shown (the first when ``current``
+        is gone)."""
+        self.backend.blockSignals(True)
+        self.backend.clear()
+        self.backend.addItems(list(choices))
+        index = self.backend.findText(current)
+        self.backend.setCurrentIndex(index if index >= 0 else 0)
+        self.backend.blockSignals(False)
+        self.backend.setEnabled(len(choices) > 1)
+        return self.backend.currentText()
 
     def current_model(self) -> Path | None:
         data = self.model.currentData()
@@ -217,52 +277,71 @@ class GenerationPanel(QWidget):
             self.size_preset.addItem(f"{w}×{h}", (w, h))
 
     # -- values --------------------------------------------------------------------------
-    def settings(self) -> GenerationSettings:
-        seed = self.seed.value()
-        if seed < 0:
-            seed = random.randrange(2**31)
-        return GenerationSettings(
-            model=self.current_model(), prompt=self.prompt.toPlainText().strip(),
-            negative_prompt=self.negative.toPlainText().strip(), seed=seed, steps=self.steps.value(),
-            cfg=self.cfg.value(), width=self.width_box.value(), height=self.height_box.value(),
-            sampler=self.sampler.currentText(), clip_skip=self.clip_skip.value(),
-            batch_count=self.batch.value(), vae=Path(self.vae.currentData()) if self.vae.currentData() else None)
+    def settings(self) -> GenerationParams:
+        """The current values, the prompt trimmed and a random seed (-1) drawn."""
+        p = self.params.value
+        return replace(p, prompt=p.prompt.strip(), negative_prompt=p.negative_prompt.strip(),
+                       seed=p.resolved_seed())
 
-    def apply_settings(self, s: GenerationSettings) -> None:
-        """Restore values (history reuse, PNG drop)."""
-        if s.model is not None:
-            self.select_model(s.model)
-        self.prompt.setPlainText(s.prompt)
-        self.negative.setPlainText(s.negative_prompt)
-        self.seed.setValue(s.seed)
-        self.steps.setValue(s.steps)
-        self.cfg.setValue(s.cfg)
-        self.width_box.setValue(s.width)
-        self.height_box.setValue(s.height)
-        if s.sampler in SAMPLERS:
-            self.sampler.setCurrentText(s.sampler)
-        self.clip_skip.setValue(s.clip_skip)
-        self.batch.setValue(s.batch_count)
-        self.vae.setCurrentIndex(max(0, self.vae.findData(str(s.vae))) if s.vae else 0)
+    def apply_settings(self, s: GenerationParams) -> None:
+        """Restore values (history reuse, PNG drop, presets); a None model keeps the current one."""
+        sampler = s.sampler if s.sampler in SAMPLERS else self.params.value.sampler
+        model = s.model if s.model is not None else self.params.value.model
+        self.params.set(replace(s, model=model, sampler=sampler))
 
     def insert_prompt_text(self, text: str) -> None:
-        current = self.prompt.toPlainText().rstrip()
+        current = self.params.value.prompt.rstrip()
         if text.lower() in current.lower():
             return
-        self.prompt.setPlainText(f"{current}, {text}" if current else text)
+        self.params.update(prompt=f"{current}, {text}" if current else text)
 
     def remember_seed(self, seed: int) -> None:
-        self._last_seed = seed
+        self.params.last_seed = seed
+
+    def _show_params(self, p: GenerationParams) -> None:
+        """Push the model's values into the widgets (without echoing back)."""
+        self._pushing = True
+        try:
+            if p.model is not None:
+                index = self.model.findData(str(p.model))
+                if index >= 0 and index != self.model.currentIndex():
+                    self.model.setCurrentIndex(index)
+            if self.prompt.toPlainText() != p.prompt:
+                self.prompt.setPlainText(p.prompt)
+            if self.negative.toPlainText() != p.negative_prompt:
+                self.negative.setPlainText(p.negative_prompt)
+            self.seed.setValue(p.seed)
+            self.steps.setValue(p.steps)
+            self.cfg.setValue(p.cfg)
+            self.width_box.setValue(p.width)
+            self.height_box.setValue(p.height)
+            if p.sampler in SAMPLERS:
+                self.sampler.setCurrentText(p.sampler)
+            self.clip_skip.setValue(p.clip_skip)
+            self.batch.setValue(p.batch_count)
+            self.vae.setCurrentIndex(max(0, self.vae.findData(str(p.vae))) if p.vae else 0)
+        finally:
+            self._pushing = False
+        if p.model != self._shown_model:
+            self._shown_model = p.model
+            self.model_changed.emit(str(p.model) if p.model else "")
+
+    def _edit(self, **changes: object) -> None:
+        if not self._pushing:
+            self.params.update(**changes)
 
     # -- run state -----------------------------------------------------------------------
     def set_running(self, running: bool) -> None:
-        self.generate_button.setEnabled(not running)
+        # Generate stays enabled: while a job runs, a click queues the next one.
+        self.generate_button.setToolTip("Ctrl+Enter — adds to the queue" if running else "Ctrl+Enter")
         self.cancel_button.setEnabled(running)
         if running:
+            self._set_bar_state("running")
             self.progress.setRange(0, 0)  # busy until the first step arrives
             self.progress.setFormat("Starting…")
             self.eta.setText("")
         elif self.progress.maximum() == 0:
+            self._set_bar_state("idle")
             self.progress.setRange(0, 1)
             self.progress.setValue(0)
             self.progress.setFormat("Idle")
@@ -274,13 +353,29 @@ class GenerationPanel(QWidget):
         remaining = elapsed / step * (total - step) if step else 0.0
         self.eta.setText(f"{format_duration(elapsed)} elapsed · about {format_duration(remaining)} left")
 
-    def show_done(self, text: str, seconds: float | None = None) -> None:
+    def show_done(self, text: str, seconds: float | None = None, state: str = "done") -> None:
+        """The run's end. ``state`` ("done", "failed", "cancelled") picks the bar's colour in the
+        theme, so a failure never looks like a finished image (issue 16, item 11)."""
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         self.progress.setFormat(text)
-        self.eta.setText(f"Took {format_duration(seconds)}" if seconds is not None else "")
+        self._set_bar_state(state)
+        self.eta.setText(f"Took {format_duration(seconds)}" if seconds is not None and state == "done" else "")
+
+    def _set_bar_state(self, state: str) -> None:
+        if self.progress.property("state") != state:
+            self.progress.setProperty("state", state)
+            # A dynamic property only restyles after a re-polish.
+            self.progress.style().unpolish(self.progress)
+            self.progress.style().polish(self.progress)
+            self.progress.update()
 
     # -- slots ---------------------------------------------------------------------------
+    @Slot(bool)
+    def _on_more_toggled(self, shown: bool) -> None:
+        self.more.setVisible(shown)
+        self.more_button.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+
     @Slot()
     def _on_generate_clicked(self) -> None:
         self.generate_requested.emit()
@@ -291,24 +386,74 @@ class GenerationPanel(QWidget):
 
     @Slot()
     def _on_seed_random(self) -> None:
-        self.seed.setValue(random.randrange(2**31))
+        self.params.update(seed=random.randrange(2**31))
 
     @Slot()
     def _on_seed_reuse(self) -> None:
-        if self._last_seed is not None:
-            self.seed.setValue(self._last_seed)
+        if self.params.last_seed is not None:
+            self.params.update(seed=self.params.last_seed)
 
     @Slot(int)
     def _on_size_preset(self, index: int) -> None:
         data = self.size_preset.itemData(index)
         if data:
-            self.width_box.setValue(data[0])
-            self.height_box.setValue(data[1])
+            self.params.update(width=data[0], height=data[1])
         self.size_preset.setCurrentIndex(0)
+
+    def _on_params_changed(self, p: GenerationParams) -> None:
+        self._show_params(p)
 
     @Slot(int)
     def _on_model_index(self, index: int) -> None:
-        path = self.current_model()
-        self.model_changed.emit(str(path) if path else "")
+        self._edit(model=self.current_model())
+
+    @Slot()
+    def _on_prompt_edited(self) -> None:
+        self._edit(prompt=self.prompt.toPlainText())
+
+    @Slot()
+    def _on_negative_edited(self) -> None:
+        self._edit(negative_prompt=self.negative.toPlainText())
+
+    @Slot(int)
+    def _on_seed_edited(self, value: int) -> None:
+        self._edit(seed=value)
+
+    @Slot(int)
+    def _on_steps_edited(self, value: int) -> None:
+        self._edit(steps=value)
+
+    @Slot(float)
+    def _on_cfg_edited(self, value: float) -> None:
+        self._edit(cfg=value)
+
+    @Slot(str)
+    def _on_sampler_edited(self, value: str) -> None:
+        self._edit(sampler=value)
+
+    @Slot(int)
+    def _on_width_edited(self, value: int) -> None:
+        self._edit(width=value)
+
+    @Slot(int)
+    def _on_height_edited(self, value: int) -> None:
+        self._edit(height=value)
+
+    @Slot(int)
+    def _on_clip_skip_edited(self, value: int) -> None:
+        self._edit(clip_skip=value)
+
+    @Slot(int)
+    def _on_batch_edited(self, value: int) -> None:
+        self._edit(batch_count=value)
+
+    @Slot(int)
+    def _on_backend_activated(self, index: int) -> None:
+        self.backend_chosen.emit(self.backend.itemText(index))
+
+    @Slot(int)
+    def _on_vae_index(self, index: int) -> None:
+        data = self.vae.currentData()
+        self._edit(vae=Path(data) if data else None)
 
 

@@ -7,6 +7,7 @@ This module also holds the restore glue the main window uses for history reuse a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +26,17 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QColor, QDesktopServices, QDragEnterEvent, QDropEvent, QGuiApplication, QIcon, QImage, QPixmap
+from PySide6.QtGui import (
+    QColor,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QIcon,
+    QImage,
+    QPixmap,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -53,6 +64,21 @@ from lorastudio.qt.workers.history_worker import THUMB_SIZE, HistoryLoader
 PathRole = Qt.ItemDataRole.UserRole + 1
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 INDEX_NAME = "history-index.json"
+MIN_CELL = 104  # narrowest thumbnail cell: the grid has as many columns as fit, and no gap at the right
+CAPTION_HEIGHT = 22  # one line of caption under a thumbnail
+
+
+def caption(entry: HistoryEntry, now: float | None = None) -> str:
+    """What tells results apart under their thumbnails: when (the time today, else the day) and the
+    seed, then the prompt's start. A batch of one prompt differs in its seeds; the prompt itself is
+    in the tooltip and the side panel."""
+    when = entry.mtime_ns / 1e9
+    today = time.localtime(now if now is not None else time.time())[:3] == time.localtime(when)[:3]
+    stamp = time.strftime("%H:%M" if today else "%d %b", time.localtime(when))
+    seed = entry.info.params.get("Seed", "") if entry.parameters else ""
+    head = f"{stamp} · {seed}" if seed else stamp
+    prompt = entry.info.prompt.strip().split("\n", 1)[0] if entry.parameters else ""
+    return f"{head} · {prompt}" if prompt else f"{head} · {entry.path.name}"
 
 
 # -- restore glue (history reuse and PNG drops) ------------------------------------------------
@@ -174,7 +200,7 @@ class HistoryModel(QAbstractListModel):
             return None
         entry = self._entries[index.row()]
         if role == Qt.ItemDataRole.DisplayRole:
-            return entry.title
+            return caption(entry)
         if role == Qt.ItemDataRole.DecorationRole:
             icon = self._icons.get(str(entry.path))
             if icon is None:
@@ -273,7 +299,7 @@ class HistoryPanel(QWidget):
         head.addWidget(self.count, 1)
         head.addWidget(self.refresh_button)
 
-        self.view = QListView()
+        self.view = _HistoryGrid()
         self.view.setModel(self.model)
         self.view.setViewMode(QListView.ViewMode.IconMode)
         self.view.setFlow(QListView.Flow.LeftToRight)
@@ -281,18 +307,16 @@ class HistoryPanel(QWidget):
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
         self.view.setMovement(QListView.Movement.Static)
         self.view.setUniformItemSizes(True)
-        icon = 112
-        self.view.setIconSize(QSize(icon, icon))
-        self.view.setGridSize(QSize(icon + 16, icon + 26))
         self.view.setSpacing(2)
         self.view.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.setAccessibleName("History")
         self.empty = QLabel(
-            "No results yet. Generated images appear here, newest first,\n"
+            "No results yet. Generated images appear here, newest first, "
             "with their parameters; they stay here between sessions."
         )
+        self.empty.setWordWrap(True)  # a fixed line break made 361 px the history's minimum width
         self.empty.setObjectName("muted")
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.stack = QStackedWidget()
@@ -318,13 +342,13 @@ class HistoryPanel(QWidget):
         side_lay.setContentsMargins(0, 0, 0, 0)
         side_lay.addWidget(self.details, 1)
         side_lay.addLayout(buttons)
-        side.setMinimumWidth(260)
-        side.setMaximumWidth(420)
+        side.setMinimumWidth(220)
+        side.setMaximumWidth(360)
 
         body = QHBoxLayout()
         body.setContentsMargins(0, 0, 0, 0)
-        body.addWidget(self.stack, 3)
-        body.addWidget(side, 2)
+        body.addWidget(self.stack, 3)  # the thumbnails get the room; the parameters scroll
+        body.addWidget(side, 1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 4, 0, 0)
         lay.setSpacing(4)
@@ -484,6 +508,29 @@ class HistoryPanel(QWidget):
         entry = self.model.entry(self.view.currentIndex().row())
         if entry is not None:
             QGuiApplication.clipboard().setText(entry.parameters)
+
+
+class _HistoryGrid(QListView):
+    """The thumbnail grid: on every resize the cells widen so that whole columns fill the width
+    (a fixed cell size left a strip as wide as a thumbnail empty at the right)."""
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        self.fit_grid()
+        super().resizeEvent(event)
+
+    def fit_grid(self) -> None:
+        # The viewport's width less a scroll bar's: the grid must fit with the bar shown too.
+        width = max(MIN_CELL, self.viewport().width() - 2 * self.spacing() - 1)
+        columns = max(1, width // MIN_CELL)
+        cell = width // columns
+        icon = cell - 12
+        if self.gridSize() != QSize(cell, icon + CAPTION_HEIGHT):
+            self.setIconSize(QSize(icon, icon))
+            self.setGridSize(QSize(cell, icon + CAPTION_HEIGHT))
+
+    def columns(self) -> int:
+        """How many thumbnails a row holds now."""
+        return max(1, (self.viewport().width() - 2 * self.spacing()) // max(1, self.gridSize().width()))
 
 
 def install_image_drop(window: QWidget) -> ImageDropFilter:

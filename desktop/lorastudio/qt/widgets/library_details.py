@@ -69,10 +69,14 @@ class LibraryDetails(QWidget):
         self.compat = QLabel()
         self.compat.setWordWrap(True)
         buttons = QHBoxLayout()
-        self.open_folder = QPushButton("Open folder")
+        buttons.setSpacing(4)
+        self.open_folder = QPushButton("Folder")
+        self.open_folder.setToolTip("Open the folder that holds this file")
         self.copy_sha = QPushButton("Copy SHA-256")
         self.copy_addnet = QPushButton("Copy LoRA hash")
         for b in (self.open_folder, self.copy_sha, self.copy_addnet):
+            # Compact padding: the three must fit the library column at 1024×700 (issue 16, item 12).
+            b.setStyleSheet("QPushButton { padding: 3px 6px; }")
             buttons.addWidget(b)
         buttons.addStretch(1)
         self.open_folder.clicked.connect(self._on_open_folder_clicked)

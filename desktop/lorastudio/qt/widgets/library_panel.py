@@ -12,6 +12,8 @@ The panel composes its parts and keeps them in step: ``library_toolbar`` (search
 
 from __future__ import annotations
 
+import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,7 +28,15 @@ from lorastudio.core.library.scanner import ScanResult
 from lorastudio.core.metadata.detect import FileInfo
 from lorastudio.core.paths import DataDir
 from lorastudio.core.types import ModelKind
-from lorastudio.qt.models.library_model import MIME_PATH, LibraryModel, LibraryQuery, SortKey
+from lorastudio.qt.models.library_model import (
+    MIME_PATH,
+    LibraryIndex,
+    LibraryModel,
+    LibraryQuery,
+    SortKey,
+    records_from_snapshot,
+    snapshot_rows,
+)
 from lorastudio.qt.widgets.library_details import LibraryDetails
 from lorastudio.qt.widgets.library_folder_watch import LibraryFolderWatch
 from lorastudio.qt.widgets.library_installer import LibraryInstaller
@@ -44,6 +54,11 @@ from lorastudio.qt.workers.library_scan_controller import LibraryScanController
 
 FOCUS_RESCAN_INTERVAL_S = 10.0  # a warm rescan of 10k files costs ~0.2 s: often enough, not on every alt-tab
 WIDE_LAYOUT_PX = 1000  # from this width on, the details pane sits beside the cards
+# Up to this many records the catalog is read on the GUI thread (a few tens of ms, and callers see
+# the rows at once); a bigger library paints the last session's first screen and fills from a worker.
+SYNC_LOAD_MAX = 600
+FIRST_SCREEN_ROWS = 150  # more cards than a 2560x1440 window shows at once
+SNAPSHOT_FILE = "library-first-screen.json"
 __all__ = ["FOCUS_RESCAN_INTERVAL_S", "OFFERED_INSTALLS_KEY", "WIDE_LAYOUT_PX", "LibraryPanel"]
 
 
@@ -85,13 +100,15 @@ class LibraryPanel(QWidget):
         self._current_base = ""
         self._select_after_scan = ""
         self._closed = False  # after shutdown(): late queued signals and timers do nothing
+        self._loaded_once = False
         self._clock = clock
         self._last_scan_started = clock()
         self.model = LibraryModel(self)
         self.installer = LibraryInstaller(data_dir, self.roots, self, home=installs_home)
         self._build_ui()
-        self._scans = LibraryScanController(data_dir, self.roots, self)
+        self._scans = LibraryScanController(data_dir, self.roots, self.model.index_snapshot, self)
         self._scans.started.connect(self._on_scan_started)
+        self._scans.loaded.connect(self._on_scans_loaded)
         self._scans.progress.connect(self.status_bar.show_scan_progress)
         self._scans.scanned.connect(self._on_scans_scanned)
         self._scans.hashed.connect(self._on_scans_hashed)
@@ -105,6 +122,7 @@ class LibraryPanel(QWidget):
         self.installer.busy_changed.connect(self.status_bar.set_installing)
         self.installer.progress.connect(self.status_bar.show_install_progress)
         self.installer.roots_chosen.connect(self.add_roots)
+        self.installer.installs_searched.connect(self._on_installs_searched)
         self.setAcceptDrops(True)
         app = QGuiApplication.instance()
         if isinstance(app, QGuiApplication):
@@ -112,11 +130,16 @@ class LibraryPanel(QWidget):
         self._folders = LibraryFolderWatch(self.roots, auto_scan if watch_folders is None else watch_folders, self)
         self._folders.changed.connect(self.rescan)
         self.watch_timer = self._folders.timer
-        self.reload()
-        if auto_scan:
+        if self._load_first_screen():  # a big library: the rest comes from the worker
+            if auto_scan:
+                self._last_scan_started = self._clock()
+                self._scans.scan(load=True)  # one job: read the catalog, then scan
+            else:
+                self._scans.load()
+        elif auto_scan:
             QTimer.singleShot(0, self.rescan)
-            if installs_offer_due(self._data, self.model.records()):
-                QTimer.singleShot(0, self._offer_existing_installs)
+        if auto_scan and installs_offer_due(self._data, self.model.records()):
+            QTimer.singleShot(0, self._offer_existing_installs)
 
     def _build_ui(self) -> None:
         # The parts' widgets stay reachable as the panel's own attributes (the window and tests use them).
@@ -129,7 +152,10 @@ class LibraryPanel(QWidget):
         self.add_folder_action, self.find_installs_action = bar.add_folder_action, bar.find_installs_action
         self.stack = LibraryViews(self.model)
         self.grid, self.table, self.views, self.no_match = (
-            self.stack.grid, self.stack.table, self.stack.views, self.stack.no_match
+            self.stack.grid,
+            self.stack.table,
+            self.stack.views,
+            self.stack.no_match,
         )
         empty = self.stack.empty
         self.empty_label, self.empty_find = empty.label, empty.find_button
@@ -212,6 +238,11 @@ class LibraryPanel(QWidget):
         self.status.setText("Looking for existing installs…")
         self.installer.find_installs(quiet=False)
 
+    @Slot(int)
+    def _on_installs_searched(self, new: int) -> None:
+        # The search is over: "Looking for existing installs…" must not stay (issue 16, item 8).
+        self.status_bar.show_counts()
+
     def record(self, path: str) -> FileInfo | None:
         """What the library knows about ``path`` (name, kind, base, trigger words, preview), or None."""
         rec = self.catalog_record(path)
@@ -224,18 +255,27 @@ class LibraryPanel(QWidget):
         rec = self.model.record_for(path)
         if rec is None or rec.info.preview is None:
             return None
-        return self.model._thumbs.get(str(rec.info.preview))
+        return self.model.thumbnail(str(rec.info.preview))
 
     @Slot()
     def reload(self) -> None:
-        """Re-read the catalog into the view, keeping the selection."""
+        """Re-read the catalog into the view (rows change in place; the selection stays); a big
+        library is read by the worker and shown when it arrives."""
         if self._closed:
+            return
+        if self._catalog.count() > SYNC_LOAD_MAX:
+            self._scans.load()
             return
         selected = self.selected_path()
         self.model.set_records(self._catalog.records())
-        if selected:
+        if selected and self.selected_path() != selected:
             self.select_path(selected)
         self._update_stack()
+
+    @Slot(bool)
+    def set_generation_running(self, running: bool) -> None:
+        """Hold background hashing while a generation runs (it competes for the disk and the CPU)."""
+        self._scans.set_hashing_paused(running)
 
     @Slot()
     def rescan(self) -> None:
@@ -300,6 +340,7 @@ class LibraryPanel(QWidget):
         self._folders.stop()
         self.installer.shutdown()
         self._scans.shutdown()
+        self._remember_first_screen()
         self._catalog.close()
 
     # -- internals -------------------------------------------------------------------------------
@@ -309,8 +350,41 @@ class LibraryPanel(QWidget):
         """The running scan's thread (tests wait for it to be gone)."""
         return self._scans.scan_thread
 
+    def _snapshot_path(self) -> Path:
+        return self._data.cache / SNAPSHOT_FILE
+
+    def _load_first_screen(self) -> bool:
+        """Fill the model now: the whole catalog when it is small (returns False), else the last
+        session's first screen of cards (returns True: the worker brings the rest)."""
+        if self._catalog.count() <= SYNC_LOAD_MAX:
+            self.model.set_records(self._catalog.records())
+            self._update_stack()
+            return False
+        try:
+            rows = json.loads(self._snapshot_path().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            rows = []
+        self.model.set_records(records_from_snapshot(rows))
+        self._update_stack()
+        self.status_bar.show_text("Loading the library…")
+        return True
+
+    def _remember_first_screen(self) -> None:
+        """Keep the first screen (default query and sort) for the next start; a cache, so a
+        failure to write it only costs that start a moment of empty grid."""
+        index = self.model.index_snapshot()
+        keys = index.orders.get(SortKey.NAME, [])[:FIRST_SCREEN_ROWS]
+        path = self._snapshot_path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(snapshot_rows(index.records[k] for k in keys)), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            pass
+
     def _update_stack(self) -> None:
-        self.details.setVisible(bool(self.model.records()))  # nothing to detail in an empty library
+        self.details.setVisible(self.model.total() > 0)  # nothing to detail in an empty library
         self.stack.show_page()
 
     def _refresh_details(self) -> None:
@@ -334,6 +408,7 @@ class LibraryPanel(QWidget):
     @Slot(int, int, int)
     def _on_model_counts_changed(self, shown: int, total: int, hidden: int) -> None:
         self.status_bar.set_counts(shown, total, hidden, show=not self.is_scanning())
+        self._update_stack()  # a big library's rows arrive after a sliced filter, not at once
         if self.selected_path() == "" and self.details.record() is not None:
             self.details.show_record(None)
 
@@ -376,20 +451,35 @@ class LibraryPanel(QWidget):
 
     @Slot()
     def _on_scan_started(self) -> None:
+        if not self._scans.job_scans():
+            return  # a catalog read: the counts stay until it arrives
         self._last_scan_started = self._clock()  # also for the scan queued behind another
         self.status_bar.scan_started()
 
     @Slot(object)
+    def _on_scans_loaded(self, index: LibraryIndex) -> None:
+        """A fresh index from the worker: rows change in place, the selection stays."""
+        if self._closed:
+            return
+        first = not self._loaded_once
+        self._loaded_once = True
+        selected = self.selected_path()
+        self.model.set_index(index)
+        if selected and self.selected_path() != selected:
+            self.select_path(selected)
+        self._update_stack()
+        if first:
+            self._remember_first_screen()
+
+    @Slot(object)
     def _on_scans_scanned(self, result: ScanResult) -> None:
-        if result.added or result.updated or result.missing:  # an unchanged library keeps its view as is
-            self.reload()
+        self.status_bar.set_skipped(result.skipped_summary())
         if result.walk_errors:
             self.status.setText(f"Some folders could not be read: {result.walk_errors[0]}")
 
     @Slot(int)
     def _on_scans_hashed(self, count: int) -> None:
         if count:
-            self.reload()
             self._refresh_details()
 
     @Slot()

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Slot
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QToolButton, QWidget
+
+from lorastudio.qt.widgets.elided_label import ElidedLabel
 
 
 class LibraryStatusBar(QWidget):
@@ -15,7 +17,9 @@ class LibraryStatusBar(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.counts_text = ""  # shown again once a scan, an install or a drag is over
-        self.status = QLabel()
+        self._counts = ""
+        self._skipped = ""  # the last scan's "3 skipped — why": nothing is left out silently
+        self.status = ElidedLabel()  # "… hidden because they do not fit…" must not widen the window
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(240)
         self.progress.setVisible(False)
@@ -45,9 +49,16 @@ class LibraryStatusBar(QWidget):
         text = f"{shown:,} of {total:,} shown" if shown != total else f"{total:,} models"
         if hidden:
             text += f" · {hidden:,} hidden because they do not fit the current checkpoint"
+        self._counts = text
+        self.counts_text = f"{text} · {self._skipped}" if self._skipped else text
         if show:
-            self.status.setText(text)
-        self.counts_text = text
+            self.status.setText(self.counts_text)
+
+    def set_skipped(self, summary: str) -> None:
+        """Remember what the last scan left out (e.g. "2 skipped — 2 symlink loops"); "" for nothing."""
+        self._skipped = summary
+        self.status.setToolTip(summary)
+        self.counts_text = f"{self._counts} · {summary}" if summary and self._counts else (self._counts or summary)
 
     def scan_started(self) -> None:
         self.progress.setVisible(True)
@@ -56,9 +67,17 @@ class LibraryStatusBar(QWidget):
 
     @Slot(int, int, str)
     def show_scan_progress(self, done: int, total: int, phase: str) -> None:
-        if phase == "scan":
+        """``phase``: "load" (reading the catalog), "walk" / "scan" (listing folders), "read"
+        (reading new and changed files, ``done`` of ``total``) or "hash"."""
+        if phase == "load":
+            self.status.setText("Loading the library…")
+        elif phase in ("walk", "scan"):
             self.progress.setRange(0, 0)
             self.status.setText(f"Scanning… {done:,} files looked at")
+        elif phase == "read":
+            self.progress.setRange(0, max(total, 1))
+            self.progress.setValue(done)
+            self.status.setText(f"Reading new and changed files… {done:,} of {total:,}")
         else:
             self.progress.setRange(0, max(total, 1))
             self.progress.setValue(done)

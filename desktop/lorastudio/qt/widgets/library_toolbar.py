@@ -50,8 +50,6 @@ class LibraryToolbar(QWidget):
             ModelKind.LORA,
             ModelKind.EMBEDDING,
             ModelKind.VAE,
-            ModelKind.TEXT_MODEL,
-            ModelKind.PEFT_ADAPTER,
             ModelKind.UNKNOWN,
         ):
             self.kind_filter.addItem(KIND_LABELS[kind] + ("s" if kind is not ModelKind.UNKNOWN else ""), kind)

@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
 from lorastudio.qt.models.library_model import LibraryModel
 from lorastudio.qt.widgets.library_cards import LibraryCardDelegate, LibraryListNameDelegate
 
+NAME_CHARS = 30  # the list's Name column shows about this many characters before eliding
+
 
 def card_grid(model: LibraryModel) -> QListView:
     """The cards view: fixed-size cards, laid out in batches so 10k entries stay responsive."""
@@ -51,10 +53,17 @@ def list_table(model: LibraryModel) -> QTableView:
     table.verticalHeader().setDefaultSectionSize(24)
     table.setItemDelegateForColumn(0, LibraryListNameDelegate(table))
     header = table.horizontalHeader()
-    header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
     header.setMinimumSectionSize(48)
-    # Fixed starting widths: ResizeToContents would measure all 10k rows on every reset.
-    for column, width in enumerate((0, 90, 80, 76, 150, 200)):
+    # The name is what people read: it gets a fixed, readable width (about 30 characters plus the
+    # thumbnail) at every panel width, the other columns follow and the last one takes what is
+    # left; a narrow panel scrolls sideways. (Stretching the name gave it what the other fixed
+    # columns left over: ~40 px in the side panel.) Fixed widths, not ResizeToContents, which
+    # would measure all 10k rows on every change.
+    chars = table.fontMetrics().averageCharWidth()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    header.setStretchLastSection(True)
+    widths = (NAME_CHARS * chars + LibraryListNameDelegate.ICON + 16, 9 * chars, 8 * chars, 8 * chars, 16 * chars, 0)
+    for column, width in enumerate(widths):
         if width:
             table.setColumnWidth(column, width)
     table.setShowGrid(False)
@@ -144,7 +153,7 @@ class LibraryViews(QStackedWidget):
 
     def show_page(self) -> None:
         """The page that fits the model: empty library, entries, or nothing matching."""
-        if not self._model.records():
+        if not self._model.total():
             self.setCurrentIndex(self.EMPTY)
         elif self._model.rowCount() == 0:
             self.setCurrentIndex(self.NO_MATCH)

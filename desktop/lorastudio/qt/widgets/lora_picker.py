@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -19,6 +18,7 @@ from PySide6.QtWidgets import (
 
 from lorastudio.core.metadata.detect import FileInfo
 from lorastudio.core.types import BaseArch
+from lorastudio.qt.theme import warning_color
 
 
 class LoraPickerDialog(QDialog):
@@ -51,7 +51,7 @@ class LoraPickerDialog(QDialog):
             item.setData(Qt.ItemDataRole.UserRole + 1, " ".join((name, *info.trigger_words)).lower())
             item.setToolTip(str(info.path))
             if incompatible:
-                item.setForeground(QColor("#ff9a6b"))
+                item.setForeground(warning_color(self.palette()))
             self.list.addItem(item)
         if not loras:
             self.hint.setText("No LoRAs in the library yet: install some, or create the demo library.")

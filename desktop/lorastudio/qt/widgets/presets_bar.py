@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QLineEdit,
-    QPushButton,
+    QToolButton,
     QWidget,
 )
 
@@ -39,7 +39,8 @@ SETTING_KEYS = ("steps", "cfg", "sampler", "width", "height", "clip_skip")
 
 def preset_from_state(name: str, mix: LoraMix, settings: GenerationSettings | None) -> Preset:
     """A preset of ``mix``; with ``settings``, also the prompt and settings (never the seed)."""
-    loras = tuple(PresetLora(s.path, s.display_name, s.weight, s.te_weight, s.enabled) for s in mix.specs)
+    loras = tuple(PresetLora(s.path, s.display_name, s.weight, s.te_weight, s.enabled, s.blocks, s.start, s.stop)
+                  for s in mix.specs)
     if settings is None:
         return Preset(name, loras)
     values: dict[str, Any] = {k: getattr(settings, k) for k in SETTING_KEYS}
@@ -68,7 +69,8 @@ def apply_preset(
         if path is None:
             missing.append(lo.name or lo.path.stem)
             continue
-        specs.append(LoraSpec(path=path, weight=lo.weight, te_weight=lo.te_weight, enabled=lo.enabled, name=lo.name))
+        specs.append(LoraSpec(path=path, weight=lo.weight, te_weight=lo.te_weight, enabled=lo.enabled, name=lo.name,
+                              blocks=lo.blocks, start=lo.start, stop=lo.stop))
     mix_state.set_mix(LoraMix(tuple(specs)))
     if generation is not None and (preset.prompt is not None or preset.settings):
         current = generation.settings()
@@ -137,16 +139,19 @@ class PresetsBar(QWidget):
         self.combo = QComboBox()
         self.combo.setAccessibleName("Presets")
         self.combo.setToolTip("Load a saved mix")
-        self.combo.setMinimumContentsLength(14)
-        self.save_button = QPushButton("Save…")
+        # Tool buttons and a combo sized by a few characters, not by its longest name: the bar
+        # must fit the right column at 1024×700 (issue 16, item 12).
+        self.combo.setMinimumContentsLength(8)
+        self.combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.save_button = QToolButton()
+        self.save_button.setText("Save…")
         self.save_button.setToolTip("Save the current mix as a preset")
-        self.rename_button = QPushButton("Rename…")
-        self.delete_button = QPushButton("Delete")
-        label = QLabel("Preset")
-        label.setObjectName("muted")
+        self.rename_button = QToolButton()
+        self.rename_button.setText("Rename…")
+        self.delete_button = QToolButton()
+        self.delete_button.setText("Delete")
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(label)
         lay.addWidget(self.combo, 1)
         lay.addWidget(self.save_button)
         lay.addWidget(self.rename_button)
@@ -162,7 +167,7 @@ class PresetsBar(QWidget):
         names = self.store.names()
         self.combo.clear()
         self.combo.addItems(names)
-        self.combo.setPlaceholderText("No presets yet" if not names else "Choose a preset…")
+        self.combo.setPlaceholderText("No presets yet" if not names else "Preset…")
         self.combo.setCurrentIndex(self.combo.findText(select) if select else -1)
         self._update_buttons()
 

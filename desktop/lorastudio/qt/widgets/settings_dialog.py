@@ -1,9 +1,13 @@
 """Preferences: theme, GPU memory options, prompt helpers and the Hugging Face endpoint.
 
-Works on a copy of ``Settings``; the caller saves what ``result_settings()`` returns.
+Shows a ``Settings`` value; on OK the caller applies ``changes()`` — only the fields this dialog
+edits — to the one settings store, so a change made elsewhere while the dialog was open (a library
+folder added) is kept.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -18,11 +22,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lorastudio.core.paths import DataDir
 from lorastudio.core.settings import Settings
+from lorastudio.qt.widgets.backends_section import BackendsSection
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, settings: Settings, device_label: str, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: Settings, device_label: str, parent: QWidget | None = None,
+                 data: DataDir | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setMinimumWidth(480)
@@ -69,11 +76,24 @@ class SettingsDialog(QDialog):
         lay = QVBoxLayout(self)
         for w in (general, memory, hub):
             lay.addWidget(w)
+        # ComfyUI servers are saved as they are added (backends.json + keyring), not on OK.
+        self.backends = BackendsSection(data, device_label) if data is not None else None
+        if self.backends is not None:
+            lay.addWidget(self.backends)
         lay.addWidget(buttons)
 
-    def result_settings(self) -> Settings:
-        return self._settings.updated(
+    def done(self, result: int) -> None:
+        if self.backends is not None:
+            self.backends.shutdown()
+        super().done(result)
+
+    def changes(self) -> dict[str, Any]:
+        """The fields this dialog edits, with the values shown (apply with SettingsStore.update)."""
+        return dict(
             theme=self.theme.currentData(), auto_trigger_words=self.auto_trigger.isChecked(),
             attention_slicing=self.slicing.isChecked(), vae_tiling=self.tiling.isChecked(),
             cpu_offload=self.offload.isChecked(), hf_endpoint=self.endpoint.text().strip(),
             allow_card_images=self.card_images.isChecked())
+
+    def result_settings(self) -> Settings:
+        return self._settings.updated(**self.changes())

@@ -1,9 +1,13 @@
-"""A weight as a slider plus an editable number (LoRA mixers, image and text)."""
+"""A weight as a slider plus an editable number (LoRA mixers, image and text).
+
+Both take the mouse wheel only when focused (wheel_guard): in the row list the wheel scrolls."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal, Slot
-from PySide6.QtWidgets import QDoubleSpinBox, QHBoxLayout, QLabel, QSlider, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
+
+from lorastudio.qt.widgets.wheel_guard import FocusWheelSlider, FocusWheelSpinBox
 
 SLIDER_SCALE = 100  # slider ticks per 1.0 of weight
 SLIDER_RANGE = 2.0  # the slider's default span is ±2; typing a bigger number widens it
@@ -18,11 +22,11 @@ class WeightEditor(QWidget):
 
     def __init__(self, label: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider = FocusWheelSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(int(-SLIDER_RANGE * SLIDER_SCALE), int(SLIDER_RANGE * SLIDER_SCALE))
         self.slider.setPageStep(10)
         self.slider.setToolTip("Drag to set the weight; double-click the number to reset")
-        self.spin = QDoubleSpinBox()
+        self.spin = FocusWheelSpinBox()
         self.spin.setRange(-TYPED_LIMIT, TYPED_LIMIT)
         self.spin.setSingleStep(0.05)
         self.spin.setDecimals(2)

@@ -1,125 +1,32 @@
-"""The engine thread: one long-lived QThread owns the diffusers pipeline; jobs queue to it.
+"""The bridge from the job runner and its backend to Qt signals.
 
-``EngineClient`` lives in the GUI thread. Its private request signals are connected to the worker's
-slots, so each job is queued into the engine thread; the worker's signals come back to bound
-methods of the client (GUI thread) and are re-emitted for widgets. Cancellation is a CancelToken
-set from the GUI thread and checked by the engine between denoising steps.
+The backend (core/backend: the engine in its own process) reports from a reader thread; this
+object re-emits each event through a Qt signal, so it lands on the GUI thread, where the core
+``JobRunner`` updates the queue and says what happened. Widgets connect to the signals here.
 """
 
 from __future__ import annotations
 
-import time
-import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QImage
 
-from lorastudio.core.cancel import CancelToken
+from lorastudio.core.backend.base import Backend, BackendEvent, BackendStatus, BuildDemo, JobResult
 from lorastudio.core.engine.request import GenerationRequest
-from lorastudio.core.errors import GenerationCancelled, LoraStudioError
-from lorastudio.core.paths import DataDir
-
-
-class EngineWorker(QObject):
-    """Runs in the engine thread. Never touches widgets.
-
-    Signals: status(str), device(str), progress(int step, int total), preview(QImage),
-    finished(object results, object saved_paths), failed(str), cancelled(), demo_built(object).
-    """
-
-    status = Signal(str)
-    device = Signal(str)
-    progress = Signal(int, int)
-    preview = Signal(QImage)
-    finished = Signal(object, object)
-    failed = Signal(str)
-    cancelled = Signal()
-    demo_built = Signal(object)
-    idle = Signal()
-
-    def __init__(self, data: DataDir, cancel: CancelToken) -> None:
-        super().__init__()
-        self._data = data
-        self._cancel = cancel
-        self._engine: Any = None
-
-    @property
-    def engine(self) -> Any:
-        """The DiffusersEngine (created on first use, in this thread: torch imports here)."""
-        if self._engine is None:
-            self.status.emit("Starting the engine (loading torch and diffusers)…")
-            from lorastudio.core.engine.engine import DiffusersEngine
-
-            self._engine = DiffusersEngine()
-            self.device.emit(self._engine.choice.label)
-        return self._engine
-
-    @Slot(object)
-    def generate(self, request: GenerationRequest) -> None:
-        try:
-            engine = self.engine
-            if engine.model_path != Path(request.model).resolve():
-                self.status.emit(f"Loading {Path(request.model).name}…")
-            from lorastudio.core.engine.output import save_png
-
-            results = engine.generate(request, on_step=self._on_step, cancel=self._cancel)
-            for note in engine.memory_notes:
-                self.status.emit(note)
-            paths = [save_png(r.image, request, r.seed, self._data.outputs) for r in results]
-            self.finished.emit(results, paths)
-        except GenerationCancelled:
-            self.cancelled.emit()
-        except LoraStudioError as err:
-            self.failed.emit(str(err))
-        except Exception as err:  # keep the window alive; the log gets the traceback
-            traceback.print_exc()
-            self.failed.emit(f"Unexpected error: {type(err).__name__}: {err}")
-        finally:
-            self.idle.emit()
-
-    @Slot()
-    def warm_up(self) -> None:
-        """Import torch/diffusers and pick the device now, not when the user presses Generate."""
-        try:
-            _ = self.engine
-            # The pipeline classes' own imports (C extensions hold the GIL) would otherwise stall
-            # the window for ~0.5 s at the first Generate; here they happen before anyone clicks.
-            from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline  # noqa: F401
-            from transformers import CLIPTextModel, CLIPTokenizer  # noqa: F401
-
-            self.status.emit("Engine ready")
-        except Exception as err:  # a broken install must not kill the window
-            traceback.print_exc()
-            self.failed.emit(f"The engine could not start: {err}")
-
-    @Slot()
-    def build_demo(self) -> None:
-        try:
-            self.status.emit("Building the demo library…")
-            from lorastudio.core.engine.demo import build_demo_library
-
-            self.demo_built.emit(build_demo_library(self._data))
-        except Exception as err:
-            traceback.print_exc()
-            self.failed.emit(f"Could not build the demo library: {err}")
-        finally:
-            self.idle.emit()
-
-    def _on_step(self, step: int, total: int, rgb: Any) -> None:
-        self.progress.emit(step, total)
-        if rgb is not None:
-            h, w, _ = rgb.shape
-            self.preview.emit(QImage(rgb.tobytes(), w, h, 3 * w, QImage.Format.Format_RGB888).copy())
+from lorastudio.core.errors import LoraStudioError
+from lorastudio.core.messages import Message, from_exception
+from lorastudio.core.session.queue import Job, JobQueue
+from lorastudio.core.session.runner import Finished, JobRunner, Preview, Progress
 
 
 class EngineClient(QObject):
-    """GUI-thread handle on the engine thread.
+    """GUI-thread handle on the queue and the backend.
 
-    Signals: busy_changed(bool), status(str), device(str), progress(int, int, float elapsed),
-    preview(QImage), finished(object results, object paths), failed(str), cancelled(),
-    demo_built(object).
+    Signals: busy_changed(bool), status(str), device(str), progress(int step, int total,
+    float elapsed), preview(QImage), started(object Job), finished(object JobResult, object paths),
+    failed(str), cancelled(), demo_built(), message(object Message), queue_changed().
     """
 
     busy_changed = Signal(bool)
@@ -127,109 +34,154 @@ class EngineClient(QObject):
     device = Signal(str)
     progress = Signal(int, int, float)
     preview = Signal(QImage)
+    started = Signal(object)
     finished = Signal(object, object)
     failed = Signal(str)
     cancelled = Signal()
-    demo_built = Signal(object)
+    demo_built = Signal()
+    message = Signal(object)
+    queue_changed = Signal()
 
-    _generate = Signal(object)
-    _warm_up = Signal()
-    _build_demo = Signal()
+    _backend_event = Signal(object)
 
-    def __init__(self, data: DataDir, parent: QObject | None = None) -> None:
+    def __init__(self, backend: Backend, queue: JobQueue, outputs: Path, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._cancel = CancelToken()
-        self._thread = QThread()
-        self._thread.setObjectName("engine")
-        self._worker = EngineWorker(data, self._cancel)
-        self._worker.moveToThread(self._thread)
-        self._jobs = 0
-        self._started_at = 0.0
-        self._generate.connect(self._worker.generate)
-        self._warm_up.connect(self._worker.warm_up)
-        self._build_demo.connect(self._worker.build_demo)
-        self._worker.status.connect(self._on_worker_status)
-        self._worker.device.connect(self._on_worker_device)
-        self._worker.progress.connect(self._on_worker_progress)
-        self._worker.preview.connect(self._on_worker_preview)
-        self._worker.finished.connect(self._on_worker_finished)
-        self._worker.failed.connect(self._on_worker_failed)
-        self._worker.cancelled.connect(self._on_worker_cancelled)
-        self._worker.demo_built.connect(self._on_worker_demo_built)
-        self._worker.idle.connect(self._on_worker_idle)
-        self._thread.start()
+        self.backend = backend  # this computer: the default, and where the demo library is built
+        self.queue = queue
+        self.runner = JobRunner(queue, backend, outputs)
+        self.runner.before_start = self._switch_backend
+        self._wanted: Callable[[], Backend] | None = None
+        self._closed = False
+        # Called in the backend's reader thread: a signal is the thread-safe hop to the GUI thread.
+        self._backend_event.connect(self._on_backend_event)
+        backend.set_listener(self._backend_event.emit)
+        self.runner.started.connect(self._on_runner_started)
+        self.runner.progress.connect(self._on_runner_progress)
+        self.runner.preview.connect(self._on_runner_preview)
+        self.runner.finished.connect(self._on_runner_finished)
+        self.runner.failed.connect(self._on_runner_failed)
+        self.runner.cancelled.connect(self._on_runner_cancelled)
+        self.runner.status.connect(self._on_runner_status)
+        self.runner.message.connect(self._on_runner_message)
+        self.runner.busy_changed.connect(self._on_runner_busy)
+        queue.changed.connect(self._on_queue_changed)
 
+    # -- actions -------------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        return self._jobs > 0
+        return self.runner.busy
 
     @property
-    def worker(self) -> EngineWorker:
-        return self._worker
+    def last_result(self) -> JobResult | None:
+        return self.runner.last_result
 
-    def _queued(self) -> None:
-        self._jobs += 1
-        if self._jobs == 1:
-            self.busy_changed.emit(True)
+    def generate(self, request: GenerationRequest) -> Job:
+        """Queue a generation; it starts now when nothing else runs."""
+        job = self.queue.add(request)
+        self.runner.pump()
+        return job
 
-    def generate(self, request: GenerationRequest) -> None:
-        # Reset here, on submission: an Esc pressed while the job still waits in the queue counts.
-        self._cancel.reset()
-        self._queued()
-        self._started_at = time.monotonic()
-        self._generate.emit(request)
+    def build_demo(self, root: Path) -> Job:
+        job = self.queue.add(BuildDemo(root))
+        self.runner.pump()
+        return job
+
+    def run_pending(self) -> None:
+        """Start the queue (jobs restored from the last session wait for this)."""
+        self.runner.paused = False
+        self.runner.pump()
+
+    def cancel(self, job_id: str | None = None) -> None:
+        self.runner.cancel(job_id)
+
+    @property
+    def current_backend(self) -> Backend:
+        return self.runner.backend
+
+    def choose_backend(self, make: Callable[[], Backend] | None) -> None:
+        """Run the next jobs on the backend ``make()`` builds (None: this computer). The switch
+        happens when no job runs: a running job finishes where it started."""
+        self._wanted = make or self._local
+        if self.queue.running() is None:
+            self._switch_backend()
+
+    def _local(self) -> Backend:
+        return self.backend
+
+    def _switch_backend(self) -> None:
+        make, self._wanted = self._wanted, None
+        if make is None or self._closed:
+            return
+        old = self.runner.backend
+        if old is not self.backend:
+            old.set_listener(None)
+        # A pool takes over its members' listeners: give this computer's back before building one.
+        self.backend.set_listener(self._backend_event.emit)
+        try:
+            new = make()
+        except LoraStudioError as err:
+            self.message.emit(from_exception(err))
+            new = self.backend
+        new.set_listener(self._backend_event.emit)
+        self.runner.backend = new
+        # A pool that includes this computer owns its listener, so the demo goes through the pool.
+        self.runner.demo_backend = new if self.backend in getattr(new, "members", ()) else self.backend
 
     def warm_up(self) -> None:
-        """Start the engine in the background (not a job: the Generate button stays enabled)."""
-        self._warm_up.emit()
-
-    def build_demo(self) -> None:
-        self._queued()
-        self._build_demo.emit()
-
-    def cancel(self) -> None:
-        self._cancel.cancel()
+        """Prepare the chosen backend now (the engine process: so the first Generate doesn't wait for
+        torch); with a ComfyUI server chosen, this computer stays idle."""
+        self.runner.backend.warm_up()
 
     def shutdown(self) -> None:
-        """Cancel what runs and stop the thread (called when the window closes)."""
-        self._cancel.cancel()
-        self._thread.quit()
-        self._thread.wait()
+        if self._closed:
+            return
+        self._closed = True
+        self.runner.paused = True
+        current = self.runner.backend
+        for backend in (current, self.backend) if current is not self.backend else (self.backend,):
+            backend.set_listener(None)
+            backend.shutdown()
+        self.queue.changed.disconnect(self._on_queue_changed)
 
-    @Slot(str)
-    def _on_worker_status(self, text: str) -> None:
-        self.status.emit(text)
+    # -- backend -> runner (GUI thread) ----------------------------------------------------------
+    @Slot(object)
+    def _on_backend_event(self, event: BackendEvent) -> None:
+        if not self._closed:
+            self.runner.handle(event)
 
-    @Slot(str)
-    def _on_worker_device(self, text: str) -> None:
-        self.device.emit(text)
+    # -- runner -> signals ---------------------------------------------------------------------
+    def _on_runner_started(self, job: Job) -> None:
+        self.started.emit(job)
 
-    @Slot(int, int)
-    def _on_worker_progress(self, step: int, total: int) -> None:
-        self.progress.emit(step, total, time.monotonic() - self._started_at)
+    def _on_runner_progress(self, p: Progress) -> None:
+        self.progress.emit(p.step, p.total, p.elapsed)
 
-    @Slot(QImage)
-    def _on_worker_preview(self, image: QImage) -> None:
+    def _on_runner_preview(self, p: Preview) -> None:
+        image = QImage(p.rgb, p.width, p.height, 3 * p.width, QImage.Format.Format_RGB888).copy()
         self.preview.emit(image)
 
-    @Slot(object, object)
-    def _on_worker_finished(self, results: object, paths: object) -> None:
-        self.finished.emit(results, paths)
+    def _on_runner_finished(self, f: Finished) -> None:
+        if isinstance(f.job.request, BuildDemo):
+            self.demo_built.emit()
+        else:
+            self.finished.emit(f.result, list(f.paths))
 
-    @Slot(str)
-    def _on_worker_failed(self, message: str) -> None:
-        self.failed.emit(message)
+    def _on_runner_failed(self, job: Job) -> None:
+        self.failed.emit(job.message)
 
-    @Slot()
-    def _on_worker_cancelled(self) -> None:
+    def _on_runner_cancelled(self, job: Job) -> None:
         self.cancelled.emit()
 
-    @Slot(object)
-    def _on_worker_demo_built(self, lib: object) -> None:
-        self.demo_built.emit(lib)
+    def _on_runner_status(self, status: BackendStatus) -> None:
+        if status.device:
+            self.device.emit(status.device)
+        self.status.emit(status.text)
 
-    @Slot()
-    def _on_worker_idle(self) -> None:
-        self._jobs = max(0, self._jobs - 1)
-        if self._jobs == 0:
-            self.busy_changed.emit(False)
+    def _on_runner_message(self, message: Message) -> None:
+        self.message.emit(message)
+
+    def _on_runner_busy(self, busy: bool) -> None:
+        self.busy_changed.emit(busy)
+
+    def _on_queue_changed(self, _: None) -> None:
+        self.queue_changed.emit()
