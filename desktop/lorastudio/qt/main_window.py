@@ -37,6 +37,7 @@ from lorastudio.core.backend.local_process import LocalProcessBackend
 from lorastudio.core.engine.mix import LoraMix
 from lorastudio.core.engine.request import GenerationRequest, LoraSpec
 from lorastudio.core.errors import LoraStudioError
+from lorastudio.core.grid.files import read_grid_setup
 from lorastudio.core.library.block_presets import BlockPresetStore
 from lorastudio.core.library.presets import PresetStore
 from lorastudio.core.messages import Message
@@ -50,6 +51,7 @@ from lorastudio.core.types import BaseArch
 from lorastudio.qt.state.mix_state import MixState
 from lorastudio.qt.widgets.elided_label import ElidedLabel
 from lorastudio.qt.widgets.generation_panel import GenerationPanel
+from lorastudio.qt.widgets.grid_mode import GridMode
 from lorastudio.qt.widgets.history_panel import (
     HistoryPanel,
     install_image_drop,
@@ -100,6 +102,7 @@ class MainWindow(QMainWindow):
         self.presets = PresetsBar(PresetStore(data.catalog_db), self.mix_state, self.generation.settings)
         self.history = HistoryPanel(data)
         self.image_view = ImageView()
+        self.grid_mode = GridMode(self.session, self.engine, data.outputs / "grids", self)
         self.hub_page = HubPage(data)
         self.text_page = TextPage(data, device="auto")
         self.train_page = TrainPage(default_output=data.loras)
@@ -125,7 +128,13 @@ class MainWindow(QMainWindow):
         center_lay = QVBoxLayout(center)
         center_lay.setContentsMargins(0, 0, 0, 0)
         center_split = QSplitter(Qt.Orientation.Vertical)
-        center_split.addWidget(self.image_view)
+        # The image, and the grid view beside it (its tab appears with the first grid).
+        self.center_tabs = QTabWidget()
+        self.center_tabs.setDocumentMode(True)
+        self.center_tabs.addTab(self.image_view, "Image")
+        self.center_tabs.addTab(self.grid_mode.view, "Grid")
+        self.center_tabs.tabBar().setVisible(False)
+        center_split.addWidget(self.center_tabs)
         center_split.addWidget(self.history)
         center_split.setStretchFactor(0, 3)
         center_split.setStretchFactor(1, 1)
@@ -287,6 +296,10 @@ class MainWindow(QMainWindow):
         self.generation.prompt.textChanged.connect(self._tag_timer.start)
         self.generation.generate_requested.connect(self._on_generate_requested)
         self.generation.cancel_requested.connect(self._on_cancel_requested)
+        self.generation.grid_requested.connect(self._on_grid_requested)
+        self.grid_mode.message.connect(self._on_message)
+        self.grid_mode.status.connect(self.statusBar().showMessage)
+        self.grid_mode.started.connect(self._on_grid_started)
         self.generation.model_changed.connect(self._on_model_changed)
         self.generation.backend_chosen.connect(self._on_backend_chosen)
         self.mixer.add_requested.connect(self._on_add_lora_requested)
@@ -391,8 +404,20 @@ class MainWindow(QMainWindow):
         self.session.sync_prompt_loras()
 
     @Slot()
+    def _on_grid_requested(self) -> None:
+        self.grid_mode.open_dialog()
+
+    @Slot()
+    def _on_grid_started(self) -> None:
+        self.center_tabs.tabBar().setVisible(True)
+        self.center_tabs.setCurrentWidget(self.grid_mode.view)
+
+    @Slot()
     def _on_cancel_requested(self) -> None:
-        if self.engine.busy:
+        if self.grid_mode.active:  # Cancel while a grid runs stops the grid, keeping the cells made
+            self.grid_mode.cancel()
+            self.statusBar().showMessage("Cancelling the grid…")
+        elif self.engine.busy:
             self.engine.cancel()
             self.generation.progress.setFormat("Cancelling…")
             self.statusBar().showMessage("Cancelling…")
@@ -459,6 +484,7 @@ class MainWindow(QMainWindow):
         saved = [Path(p) for p in paths]  # type: ignore[attr-defined]
         self.last_result_paths = saved
         self.history.add_results(saved)
+        self.grid_mode.on_finished(result, saved)
         if saved:
             self.image_view.show_image(QImage(str(saved[-1])))
             self.generation.show_done(f"Done: {len(saved)} image{'s' if len(saved) > 1 else ''}",
@@ -470,12 +496,14 @@ class MainWindow(QMainWindow):
         # The notice itself comes through _on_message (one typed message per failure).
         self.generation.show_done("Failed", state="failed")
         self.statusBar().showMessage("Generation failed.")
+        self.grid_mode.check_over()
 
     @Slot()
     def _on_engine_cancelled(self) -> None:
         self.generation.show_done("Cancelled", state="cancelled")
         self.statusBar().showMessage("Generation cancelled.")
         self.notice.info("Generation cancelled.")
+        self.grid_mode.check_over()
 
     @Slot(object)
     def _on_message(self, message: object) -> None:
@@ -532,6 +560,9 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def _on_image_dropped(self, path: str) -> None:
         self.restore_from_image(Path(path))
+        spec = read_grid_setup(Path(path))
+        if spec is not None:  # a grid PNG: its axes go back into the Grid dialog
+            self.grid_mode.open_dialog(spec)
 
     @Slot(object)
     def _on_preset_chosen(self, preset: object) -> None:

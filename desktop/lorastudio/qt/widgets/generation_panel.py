@@ -47,10 +47,11 @@ def format_duration(seconds: float) -> str:
 
 
 class GenerationPanel(QWidget):
-    """Signals: generate_requested(), cancel_requested(), model_changed(str path),
+    """Signals: generate_requested(), grid_requested(), cancel_requested(), model_changed(str path),
     backend_chosen(str choice)."""
 
     generate_requested = Signal()
+    grid_requested = Signal()
     cancel_requested = Signal()
     model_changed = Signal(str)
     backend_chosen = Signal(str)
@@ -119,6 +120,8 @@ class GenerationPanel(QWidget):
         self.generate_button = QPushButton("Generate")
         self.generate_button.setObjectName("primary")
         self.generate_button.setToolTip("Ctrl+Enter")
+        self.grid_button = QPushButton("Grid…")
+        self.grid_button.setToolTip("Vary a LoRA's weight, the seed, steps… across an X/Y/Z grid of images")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Esc")
         self.cancel_button.setEnabled(False)
@@ -184,6 +187,7 @@ class GenerationPanel(QWidget):
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button, 2)
+        buttons.addWidget(self.grid_button, 1)
         buttons.addWidget(self.cancel_button, 1)
         status_row = QHBoxLayout()
         status_row.addWidget(self.progress, 1)
@@ -202,6 +206,7 @@ class GenerationPanel(QWidget):
 
         self.generate_button.clicked.connect(self._on_generate_clicked)
         self.cancel_button.clicked.connect(self._on_cancel_clicked)
+        self.grid_button.clicked.connect(self.grid_requested)
         self.seed_random.clicked.connect(self._on_seed_random)
         self.seed_reuse.clicked.connect(self._on_seed_reuse)
         self.size_preset.activated.connect(self._on_size_preset)
