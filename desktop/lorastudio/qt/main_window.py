@@ -46,6 +46,7 @@ from lorastudio.core.metadata.model_defaults import model_defaults
 from lorastudio.core.paths import DataDir
 from lorastudio.core.session.library_index import LibraryIndex
 from lorastudio.core.session.model import SessionModel
+from lorastudio.core.session.preview_jobs import PreviewJobs, preview_request
 from lorastudio.core.settings import Settings, SettingsStore, settings_store
 from lorastudio.core.types import BaseArch
 from lorastudio.qt.state.mix_state import MixState
@@ -103,6 +104,7 @@ class MainWindow(QMainWindow):
         self.history = HistoryPanel(data)
         self.image_view = ImageView()
         self.grid_mode = GridMode(self.session, self.engine, data.outputs / "grids", self)
+        self._previews = PreviewJobs(data.cache)  # "Make preview" jobs: job id → LoRA
         self.hub_page = HubPage(data)
         self.text_page = TextPage(data, device="auto")
         self.train_page = TrainPage(default_output=data.loras)
@@ -305,6 +307,7 @@ class MainWindow(QMainWindow):
         self.mixer.add_requested.connect(self._on_add_lora_requested)
         self.mixer.trigger_word_clicked.connect(self._on_trigger_word)
         self.library.lora_activated.connect(self._on_library_lora)
+        self.library.stack.previews_requested.connect(self.make_previews)
         self.library.checkpoint_activated.connect(self._on_library_checkpoint)
         self.library.demo_requested.connect(self._on_demo_requested)
         self.library.scan_finished.connect(self._on_library_changed)
@@ -399,6 +402,24 @@ class MainWindow(QMainWindow):
         self.generation.remember_seed(request.seed)
         self.engine.generate(request)
 
+    @Slot(list, bool)
+    def make_previews(self, paths: list[str], overwrite: bool) -> None:
+        """Queue one preview generation per LoRA (current checkpoint and settings, fixed seed)."""
+        base = self.build_request()  # no checkpoint: one sentence in the notice bar
+        if base is None:
+            return
+        for path in paths:
+            rec = self.library.catalog_record(path)
+            if rec is None:
+                continue
+            try:
+                request = preview_request(base, rec.path, rec.preferred_weight, rec.trigger_words)
+            except LoraStudioError as err:
+                self.notice.show_message(messages.from_exception(err))
+                return
+            self._previews.add(self.engine.generate(request).id, rec.path, rec.sha256, overwrite)
+        self.statusBar().showMessage(self._previews.progress())
+
     @Slot()
     def _on_prompt_tags_settled(self) -> None:
         self.session.sync_prompt_loras()
@@ -485,6 +506,18 @@ class MainWindow(QMainWindow):
         self.last_result_paths = saved
         self.history.add_results(saved)
         self.grid_mode.on_finished(result, saved)
+        job_id = getattr(result, "job_id", "")
+        if job_id in self._previews:
+            images = getattr(result, "images", ())
+            written = self._previews.finish(job_id, images[0].png) if images else None
+            if written is None:
+                self._previews.drop(job_id)
+            else:
+                self.library.model.forget_thumbnail(str(written))  # a remade preview replaces the old one
+                if written.is_relative_to(self.data.cache):  # the library does not read the cache (yet)
+                    self.notice.info(f"The LoRA's folder is read-only: its preview was saved as {written}.")
+                self.library.rescan()  # the card shows the new preview
+            self.statusBar().showMessage(self._previews.progress())
         if saved:
             self.image_view.show_image(QImage(str(saved[-1])))
             self.generation.show_done(f"Done: {len(saved)} image{'s' if len(saved) > 1 else ''}",
@@ -497,6 +530,7 @@ class MainWindow(QMainWindow):
         self.generation.show_done("Failed", state="failed")
         self.statusBar().showMessage("Generation failed.")
         self.grid_mode.check_over()
+        self._previews.drop_all_but({j.id for j in self.session.queue.jobs() if not j.state.finished})
 
     @Slot()
     def _on_engine_cancelled(self) -> None:
@@ -504,6 +538,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Generation cancelled.")
         self.notice.info("Generation cancelled.")
         self.grid_mode.check_over()
+        self._previews.drop_all_but({j.id for j in self.session.queue.jobs() if not j.state.finished})
 
     @Slot(object)
     def _on_message(self, message: object) -> None:

@@ -357,6 +357,11 @@ class LibraryModel(QAbstractTableModel):
                 idx = self.index(row, 0)
                 self.dataChanged.emit(idx, idx, [Qt.ItemDataRole.DecorationRole])
 
+    def forget_thumbnail(self, preview: str) -> None:
+        """``preview`` was rewritten (e.g. "Make preview"): the next paint loads it again."""
+        self._thumbs.pop(preview, None)
+        self._asked.discard(preview)
+
     def thumbnail(self, preview: str) -> QPixmap | None:
         """The loaded thumbnail of ``preview``, if any."""
         return self._thumbs.get(preview)

@@ -21,6 +21,7 @@ from lorastudio.core.grid.cells import cells
 from lorastudio.core.grid.files import cell_parameters
 from lorastudio.core.session.grid_jobs import GridJobs, params_from_request
 from lorastudio.core.session.model import SessionModel
+from lorastudio.qt.widgets.compare_dialog import CompareDialog
 from lorastudio.qt.widgets.grid_dialog import GridDialog
 from lorastudio.qt.widgets.grid_view import GridView
 from lorastudio.qt.workers.engine_worker import EngineClient
@@ -41,9 +42,11 @@ class GridMode(QObject):
         self.folder = folder  # outputs/grids
         self.view = GridView()
         self.dialog: GridDialog | None = None
+        self.compare: CompareDialog | None = None  # the last compare window opened
         self.run: GridJobs | None = None
         self._parent = parent
         self.view.use_settings_requested.connect(self._on_use_settings)
+        self.view.compare_requested.connect(self._on_compare_requested)
 
     @property
     def active(self) -> bool:
@@ -145,3 +148,16 @@ class GridMode(QObject):
         self.session.params.set(params)
         self.session.mix.set(mix)
         self.message.emit(messages.info("The cell's settings and mix are back in the panel."))
+
+    @Slot(object, object)
+    def _on_compare_requested(self, first: object, second: object) -> None:
+        """Two Ctrl+clicked cells: open them in a compare window (not modal: the grid stays usable)."""
+        keys = [k for k in (first, second) if isinstance(k, tuple) and len(k) == 3]
+        if len(keys) != 2:
+            return
+        images = [self.view.cell_image(*k) for k in keys]
+        if images[0] is None or images[1] is None:
+            return
+        labels = [self.view.cell_label(*k) or f"cell {k}" for k in keys]
+        self.compare = CompareDialog(images[0], images[1], labels[0], labels[1], self._parent)
+        self.compare.show()

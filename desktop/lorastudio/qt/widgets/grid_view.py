@@ -225,6 +225,10 @@ class GridView(QWidget):
     def cell_button(self, x: int, y: int, z: int = 0) -> GridCellButton | None:
         return self._buttons.get((x, y, z))
 
+    def cell_label(self, x: int, y: int, z: int = 0) -> str:
+        """What names cell (x, y, z): its axis values, as its tooltip and a compare window show it."""
+        return self._key_label((x, y, z))
+
     def filled_count(self) -> int:
         return len(self._images)
 

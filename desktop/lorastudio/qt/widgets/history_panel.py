@@ -57,6 +57,7 @@ from lorastudio.core.engine.restore import LibraryLora, LibraryModel, RestorePla
 from lorastudio.core.paths import DataDir
 from lorastudio.core.types import ModelKind
 from lorastudio.qt.state.mix_state import MixState
+from lorastudio.qt.widgets.compare_dialog import CompareDialog, compare_files
 from lorastudio.qt.widgets.dialogs import ask_yes
 from lorastudio.qt.widgets.generation_panel import GenerationPanel
 from lorastudio.qt.workers.history_worker import THUMB_SIZE, HistoryLoader
@@ -332,11 +333,15 @@ class HistoryPanel(QWidget):
         self.folder_button = QPushButton("Folder")
         self.folder_button.setToolTip("Open the folder that holds this image")
         self.delete_button = QPushButton("Delete…")
+        self.compare_button = QPushButton("Compare")
+        self.compare_button.setToolTip("Ctrl+click two images, then compare them side by side or split")
+        self.compare_dialog: CompareDialog | None = None  # the last compare window opened
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
         buttons.addWidget(self.reuse_button, 1)
         buttons.addWidget(self.folder_button, 1)
         buttons.addWidget(self.delete_button, 1)
+        buttons.addWidget(self.compare_button, 1)
         side = self.side = QWidget()
         side_lay = QVBoxLayout(side)
         side_lay.setContentsMargins(0, 0, 0, 0)
@@ -359,6 +364,7 @@ class HistoryPanel(QWidget):
         self.reuse_button.clicked.connect(self._on_reuse_clicked)
         self.folder_button.clicked.connect(self._on_folder_clicked)
         self.delete_button.clicked.connect(self._on_delete_clicked)
+        self.compare_button.clicked.connect(self._on_compare_clicked)
         self.view.clicked.connect(self._on_view_clicked)
         self.view.activated.connect(self._on_view_clicked)
         self.view.customContextMenuRequested.connect(self._on_context_menu)
@@ -451,6 +457,7 @@ class HistoryPanel(QWidget):
         has = bool(self.view.selectionModel().selectedIndexes()) or bool(self.current_path())
         for button in (self.reuse_button, self.delete_button):
             button.setEnabled(has)
+        self.compare_button.setEnabled(len(self.selected_paths()) == 2)
 
     @Slot(QModelIndex, QModelIndex)
     def _on_current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
@@ -499,9 +506,23 @@ class HistoryPanel(QWidget):
         menu.addAction("Reuse parameters", self._on_reuse_clicked)
         menu.addAction("Copy parameters", self._on_copy_parameters)
         menu.addAction("Open folder", self._on_folder_clicked)
+        compare = menu.addAction("Compare", self._on_compare_clicked)
+        compare.setEnabled(len(self.selected_paths()) == 2)
         menu.addSeparator()
         menu.addAction("Delete…", self._on_delete_clicked)
         menu.popup(self.view.viewport().mapToGlobal(pos))
+
+    @Slot()
+    def _on_compare_clicked(self) -> None:
+        paths = self.selected_paths()
+        if len(paths) != 2:
+            return
+        entries = [self.model.entry(self.model.row_of(p)) for p in paths]
+        labels = [caption(e) if e is not None else Path(p).name for e, p in zip(entries, paths, strict=True)]
+        try:
+            self.compare_dialog = compare_files(Path(paths[0]), Path(paths[1]), labels[0], labels[1], self)
+        except OSError as err:
+            self.failed.emit(str(err))
 
     @Slot()
     def _on_copy_parameters(self) -> None:

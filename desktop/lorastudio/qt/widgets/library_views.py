@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Slot
+from PySide6.QtCore import QPoint, Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QListView,
+    QMenu,
     QPushButton,
     QStackedWidget,
     QTableView,
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from lorastudio.core.types import ModelKind
 from lorastudio.qt.models.library_model import LibraryModel
 from lorastudio.qt.widgets.library_cards import LibraryCardDelegate, LibraryListNameDelegate
 
@@ -112,6 +114,10 @@ class LibraryViews(QStackedWidget):
     """
 
     EMPTY, ENTRIES, NO_MATCH = 0, 1, 2
+    PREVIEW_KINDS = (ModelKind.LORA, ModelKind.LYCORIS)
+    # "Make preview" (list of one path) / "Make missing previews" (the shown LoRAs without one):
+    # (paths, overwrite) — the window turns each into a queued generation.
+    previews_requested = Signal(list, bool)
 
     def __init__(self, model: LibraryModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -128,6 +134,33 @@ class LibraryViews(QStackedWidget):
         self.addWidget(self.empty)  # EMPTY
         self.addWidget(self.views)  # ENTRIES
         self.addWidget(self.no_match)  # NO_MATCH
+        for view in (self.grid, self.table):
+            view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+            view.customContextMenuRequested.connect(self._on_context_menu)
+
+    def preview_menu(self, view: QAbstractItemView, pos: QPoint) -> QMenu | None:
+        """The context menu at ``pos`` (None when it would be empty); tests trigger its actions."""
+        index = view.indexAt(pos)
+        rec = self._model.record_at(index.row()) if index.isValid() else None
+        missing = [str(r.path) for r in (self._model.record_at(i) for i in range(self._model.rowCount()))
+                   if r is not None and r.info.kind in self.PREVIEW_KINDS and r.info.preview is None]
+        menu = QMenu(view)
+        if rec is not None and rec.info.kind in self.PREVIEW_KINDS:
+            view.setCurrentIndex(index)
+            path = str(rec.path)
+            menu.addAction("Make preview", lambda: self.previews_requested.emit([path], True))
+        if missing:
+            menu.addAction(f"Make missing previews ({len(missing)} shown)",
+                           lambda: self.previews_requested.emit(missing, False))
+        return menu if menu.actions() else None
+
+    @Slot(QPoint)
+    def _on_context_menu(self, pos: QPoint) -> None:
+        view = self.active_view()
+        menu = self.preview_menu(view, pos)
+        if menu is not None:
+            menu.exec(view.viewport().mapToGlobal(pos))
+            menu.deleteLater()
 
     def active_view(self) -> QAbstractItemView:
         return self.table if self._as_list else self.grid
