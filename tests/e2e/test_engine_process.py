@@ -4,7 +4,6 @@ queues, and an engine process killed mid-generation costs one job and one senten
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,10 +13,9 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from lorastudio.app import create_main_window
 from lorastudio.core.engine.demo import DEMO_PIPELINE
 from lorastudio.core.messages import MessageKind
-from lorastudio.core.paths import DataDir, data_dir
+from lorastudio.core.paths import DataDir
 from lorastudio.core.session.queue import JobState
 
 pytestmark = pytest.mark.slow
@@ -26,25 +24,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def data(demo_data: DataDir, tmp_path: Path) -> DataDir:
-    shutil.copytree(demo_data.models, tmp_path / "models")
-    return data_dir(tmp_path).ensure()
-
-
-@pytest.fixture
-def window(qtbot, data: DataDir):  # type: ignore[no-untyped-def]
-    win = create_main_window(data)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: win.generation.model.count() > 0, timeout=TIMEOUT)
+def window(window, data: DataDir):  # type: ignore[no-untyped-def]
+    """The shared window (conftest), set up for quick 64×64, 2-step generations."""
+    win = window
     win.generation.select_model(data.checkpoints / DEMO_PIPELINE)
     g = win.generation
     g.prompt.setPlainText("a lighthouse")
     g.width_box.setValue(64)
     g.height_box.setValue(64)
     g.steps.setValue(2)
-    yield win
-    win.shutdown()
+    return win
 
 
 def _click(qtbot, win) -> None:  # type: ignore[no-untyped-def]

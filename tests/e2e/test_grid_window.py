@@ -4,37 +4,19 @@ labelled cells, and dropping it on the window puts the axes back into the Grid d
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from lorastudio.app import create_main_window
 from lorastudio.core.engine.demo import DEMO_PIPELINE
 from lorastudio.core.grid.axes import AxisKind
 from lorastudio.core.grid.files import read_grid_setup
-from lorastudio.core.paths import DataDir, data_dir
+from lorastudio.core.paths import DataDir
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 120_000
-
-
-@pytest.fixture
-def data(demo_data: DataDir, tmp_path: Path) -> DataDir:
-    shutil.copytree(demo_data.models, tmp_path / "models")
-    return data_dir(tmp_path).ensure()
-
-
-@pytest.fixture
-def window(qtbot, data: DataDir):  # type: ignore[no-untyped-def]
-    win = create_main_window(data)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: win.generation.model.count() > 0, timeout=TIMEOUT)
-    yield win
-    win.shutdown()
 
 
 def _pixels(path: Path) -> np.ndarray:

@@ -3,35 +3,15 @@ file with the demo model, and the library card paints it."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 from PySide6.QtGui import QImage
 
-from lorastudio.app import create_main_window
 from lorastudio.core.engine.demo import DEMO_PIPELINE
-from lorastudio.core.paths import DataDir, data_dir
+from lorastudio.core.paths import DataDir
 from lorastudio.qt.widgets.library_cards import THUMB_H
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 120_000
-
-
-@pytest.fixture
-def data(demo_data: DataDir, tmp_path: Path) -> DataDir:
-    shutil.copytree(demo_data.models, tmp_path / "models")
-    return data_dir(tmp_path).ensure()
-
-
-@pytest.fixture
-def window(qtbot, data: DataDir):  # type: ignore[no-untyped-def]
-    win = create_main_window(data)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: win.generation.model.count() > 0, timeout=TIMEOUT)
-    yield win
-    win.shutdown()
 
 
 def test_make_preview_writes_the_sidecar_and_the_card_paints_it(qtbot, window, data: DataDir) -> None:  # type: ignore[no-untyped-def]

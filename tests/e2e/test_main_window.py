@@ -11,9 +11,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
-from lorastudio.app import create_main_window
 from lorastudio.core.engine.demo import DEMO_PIPELINE
-from lorastudio.core.paths import DataDir, data_dir
+from lorastudio.core.paths import DataDir
 
 pytestmark = pytest.mark.slow
 TIMEOUT = 120_000
@@ -39,22 +38,6 @@ def _as_array(image: QImage) -> np.ndarray:
     w, h = image.width(), image.height()
     raw = np.frombuffer(image.constBits(), np.uint8).reshape(h, image.bytesPerLine())
     return raw[:, : w * 3].reshape(h, w, 3).copy()
-
-
-@pytest.fixture
-def data(demo_data: DataDir, tmp_path: Path) -> DataDir:
-    shutil.copytree(demo_data.models, tmp_path / "models")
-    return data_dir(tmp_path).ensure()
-
-
-@pytest.fixture
-def window(qtbot, data: DataDir):  # type: ignore[no-untyped-def]
-    win = create_main_window(data)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: win.generation.model.count() > 0, timeout=TIMEOUT)
-    yield win
-    win.shutdown()
 
 
 def _set_common(win, steps: int = 3) -> None:  # type: ignore[no-untyped-def]
