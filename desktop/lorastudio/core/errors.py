@@ -62,3 +62,39 @@ class PresetError(LoraStudioError):
 
 class InvalidRequest(LoraStudioError):
     """A job's settings are out of range (steps, size, seed, weights...) or its output cannot be written."""
+
+
+class EngineRuntimeMissing(LoraStudioError):
+    """No Python environment with torch is set up to run the engine (the installers ship without it)."""
+
+
+class EngineRuntimeError(LoraStudioError):
+    """Setting up, checking or removing the engine runtime (the Python environment with torch) failed."""
+
+
+class UnknownRuntimeTarget(EngineRuntimeError):
+    """A runtime build key (cpu, cu130, ...) that LoRA Studio does not know."""
+
+
+class UvMissing(EngineRuntimeError):
+    """The bundled uv program (it installs the engine runtime) cannot be found."""
+
+
+class NotEnoughDiskSpace(EngineRuntimeError):
+    """The disk has too little free space for the engine runtime, before or during the install."""
+
+
+class IndexUnreachable(EngineRuntimeError):
+    """The package index (or the wheel folder) could not be reached or read."""
+
+
+class DriverTooOld(EngineRuntimeError):
+    """The GPU driver is older than the chosen PyTorch build needs."""
+
+
+class RuntimeInstallFailed(EngineRuntimeError):
+    """uv could not install the engine runtime, or the new runtime failed its checks."""
+
+
+class RuntimeInstallCancelled(GenerationCancelled, EngineRuntimeError):
+    """The user cancelled the install; the next install reuses what was downloaded."""

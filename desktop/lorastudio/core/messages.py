@@ -58,6 +58,7 @@ def error(text: str, kind: MessageKind = MessageKind.GENERAL) -> Message:
 # Most specific first: IncompatibleLoraError is a LoraLoadError.
 _KINDS: tuple[tuple[type[BaseException], MessageKind], ...] = (
     (errors.GenerationCancelled, MessageKind.CANCELLED),
+    (errors.EngineRuntimeMissing, MessageKind.ENGINE_START),
     (errors.OutOfMemory, MessageKind.OUT_OF_MEMORY),
     (errors.LoraLoadError, MessageKind.LORA_LOAD),
     (errors.ModelLoadError, MessageKind.MODEL_LOAD),

@@ -76,11 +76,11 @@ def test_a_switch_waits_for_the_running_job_and_cancel_goes_to_its_backend(tmp_p
     assert local.cancelled == [first.id]
 
 
-def test_the_demo_is_built_on_the_demo_backend(tmp_path: Path) -> None:
+def test_the_demo_is_built_on_the_local_backend(tmp_path: Path) -> None:
     local, remote = FakeBackend(), FakeBackend()
     queue = JobQueue()
     runner = JobRunner(queue, remote, tmp_path)
-    runner.demo_backend = local
+    runner.local_backend = local
     job = queue.add(BuildDemo(tmp_path))
     runner.pump()
     assert local.current == job.id

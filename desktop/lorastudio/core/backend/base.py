@@ -23,7 +23,15 @@ class BuildDemo:
     root: Path
 
 
+# Other job kinds (training, text) are frozen dataclasses defined by their own packages, with a
+# ``job_label`` property and ``local_only = True``: engine_process.HANDLERS maps each type to its
+# handler. The union names the two every backend knows.
 JobRequest = GenerationRequest | BuildDemo
+
+
+def runs_locally(request: object) -> bool:
+    """Jobs that only the local engine process can run (the demo build, training, text)."""
+    return isinstance(request, BuildDemo) or bool(getattr(request, "local_only", False))
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,15 @@ class JobPreview:
 
 
 @dataclass(frozen=True)
+class JobUpdate:
+    """A job-specific event (a training loss, a sample image, generated text so far). ``payload``
+    is a frozen value defined by the job's own module."""
+
+    job_id: str
+    payload: object
+
+
+@dataclass(frozen=True)
 class ImageResult:
     """One finished image: PNG bytes with their infotext, the seed, and anything the user should
     know about how it was made (a LoRA partly applied, an option ignored)."""
@@ -65,6 +82,7 @@ class JobResult:
     seconds: float = 0.0
     # Engine counters (pipeline_loads, lora_loads, mix_applications): a weight change must not reload.
     stats: dict[str, int] = field(default_factory=dict)
+    payload: object = None  # what a non-image job produced (saved files, the text)
 
 
 @dataclass(frozen=True)
@@ -94,7 +112,7 @@ class BackendStopped:
     message: str
 
 
-BackendEvent = (JobStarted | JobProgress | JobPreview | JobResult | JobFailed | JobCancelled
+BackendEvent = (JobStarted | JobProgress | JobPreview | JobUpdate | JobResult | JobFailed | JobCancelled
                 | BackendStatus | BackendStopped)
 Listener = Callable[[BackendEvent], None]
 

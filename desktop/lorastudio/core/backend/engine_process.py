@@ -1,16 +1,23 @@
-"""The engine process's side: owns the DiffusersEngine, runs one job at a time.
+"""The engine process's side: owns the engines, runs one job at a time.
 
-Started by ``LocalProcessBackend`` with the multiprocessing "spawn" context: a fresh interpreter,
-so torch and diffusers are imported here and never in the window's process. Commands come in over
-a pipe; events (core.backend.base) go back over the same pipe. Cancellation is a shared
-multiprocessing Event the engine checks between denoising steps.
+Started by ``LocalProcessBackend`` as ``python -m lorastudio.core.backend.engine_boot`` with the
+engine runtime's interpreter (the window's own when it has torch): torch and diffusers are imported
+here and never in the window's process. Commands come in over a ``multiprocessing.connection``
+socket; events (core.backend.base) go back over it. A reader thread takes "cancel" at once, so a
+running job sees it between two steps; the other commands wait for the main thread.
+
+Job kinds plug in through ``HANDLERS`` (request type -> handler); a handler's module is imported
+on its first job, so a process that only generates images never imports the trainer.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import queue
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -32,6 +39,8 @@ from lorastudio.core.cancel import CancelToken
 from lorastudio.core.engine.request import GenerationRequest
 from lorastudio.core.errors import GenerationCancelled, LoraStudioError
 from lorastudio.core.messages import MessageKind, kind_of
+from lorastudio.core.text.requests import TEXT_REQUESTS
+from lorastudio.core.training.request import TrainRequest
 
 log = logging.getLogger(__name__)
 
@@ -44,24 +53,9 @@ class ProcessOptions:
     # Lower CPU priority than the window: on a busy CPU the scheduler lets the GUI thread run
     # first, so the engine's work never shows up as a stall (generation loses a few percent).
     nice: int = 5
-
-
-class _SharedFlagToken(CancelToken):
-    """A CancelToken backed by a multiprocessing Event the window's process sets."""
-
-    def __init__(self, flag: Any) -> None:
-        super().__init__()
-        self._flag = flag
-
-    def cancel(self) -> None:
-        self._flag.set()
-
-    def reset(self) -> None:
-        self._flag.clear()
-
-    @property
-    def cancelled(self) -> bool:
-        return bool(self._flag.is_set())
+    # The interpreter that runs the engine: the engine runtime's (#18); None: the window's own
+    # (a source checkout or an environment that has torch).
+    python: Path | None = None
 
 
 def encode_png(image: Any, request: GenerationRequest, seed: int) -> bytes:
@@ -81,53 +75,88 @@ def encode_png(image: Any, request: GenerationRequest, seed: int) -> bytes:
     return buffer.getvalue()
 
 
-class EngineHost:
-    """The command loop of the engine process."""
+class JobContext:
+    """What a job handler gets: the way to report, the cancel token, the lazily made image engine."""
 
-    def __init__(self, conn: Connection, cancel_flag: Any, options: ProcessOptions) -> None:
+    def __init__(self, conn: Connection, cancel: CancelToken, options: ProcessOptions) -> None:
         self._conn = conn
-        self._cancel = _SharedFlagToken(cancel_flag)
-        self._options = options
+        self._send_lock = threading.Lock()
+        self.cancel = cancel
+        self.options = options
         self._engine: Any = None
 
     def send(self, event: BackendEvent) -> None:
-        self._conn.send(event)
+        with self._send_lock:
+            self._conn.send(event)
 
     @property
     def engine(self) -> Any:
+        """The DiffusersEngine, created (torch and diffusers imported) on first use."""
         if self._engine is None:
             self.send(BackendStatus("Starting the engine (loading torch and diffusers)…"))
-            if self._options.torch_threads:
+            if self.options.torch_threads:
                 import torch
 
-                torch.set_num_threads(self._options.torch_threads)
+                torch.set_num_threads(self.options.torch_threads)
             from lorastudio.core.engine.engine import DiffusersEngine
 
-            self._engine = DiffusersEngine(self._options.device)
+            self._engine = DiffusersEngine(self.options.device)
             self.send(BackendStatus("Engine started", device=self._engine.choice.label))
         return self._engine
 
-    def serve(self) -> None:
+
+Handler = Callable[[JobContext, str, Any], JobResult]
+HANDLERS: dict[type, Handler] = {}
+
+
+class EngineHost:
+    """The command loop of the engine process."""
+
+    def __init__(self, conn: Connection, options: ProcessOptions) -> None:
+        self._conn = conn
+        self._cancel = CancelToken()
+        self._commands: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self.ctx = JobContext(conn, self._cancel, options)
+
+    def send(self, event: BackendEvent) -> None:
+        self.ctx.send(event)
+
+    def _read(self) -> None:
+        """Reader thread: "cancel" takes effect now; everything else queues for the main thread."""
         while True:
             try:
                 command = self._conn.recv()
             except (EOFError, OSError):
-                return  # the window's process went away
+                self._commands.put(("quit",))  # the window's process went away
+                return
+            if command[0] == "cancel":
+                self._cancel.cancel()
+            else:
+                self._commands.put(command)
+                if command[0] == "quit":
+                    self._cancel.cancel()
+                    return
+
+    def serve(self) -> None:
+        threading.Thread(target=self._read, name="engine-commands", daemon=True).start()
+        while True:
+            command = self._commands.get()
             op = command[0]
             if op == "quit":
                 return
             if op == "warm_up":
                 self.warm_up()
             elif op == "run":
+                self._cancel.reset()  # a cancel meant for the previous job must not stop this one
                 self.run(command[1], command[2])
 
     def warm_up(self) -> None:
         try:
-            _ = self.engine
+            engine = self.ctx.engine
             # The pipeline classes' own imports take seconds: do them before anyone clicks.
             from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline  # noqa: F401
 
-            self.send(BackendStatus("Engine ready", device=self._engine.choice.label))
+            self.send(BackendStatus("Engine ready", device=engine.choice.label))
         except Exception as err:
             log.exception("Engine warm-up failed")
             self.send(BackendStatus(f"The engine could not start ({type(err).__name__}); see the log file."))
@@ -136,16 +165,14 @@ class EngineHost:
         self.send(JobStarted(job_id))
         started = time.perf_counter()
         try:
-            if isinstance(request, BuildDemo):
-                self.send(BackendStatus("Building the demo library…"))
-                from lorastudio.core.engine.demo import build_demo_library
-                from lorastudio.core.paths import DataDir
-
-                build_demo_library(DataDir(request.root))
-                self.send(JobResult(job_id, seconds=time.perf_counter() - started))
-                return
-            self.send(JobResult(job_id, self._generate(job_id, request), time.perf_counter() - started,
-                                self._stats()))
+            handler = HANDLERS.get(type(request))
+            if handler is None:
+                raise LoraStudioError(f"This engine cannot run a {type(request).__name__} job.")
+            result = handler(self.ctx, job_id, request)
+            if not result.seconds:
+                result = JobResult(result.job_id, result.images, time.perf_counter() - started, result.stats,
+                                   result.payload)
+            self.send(result)
         except GenerationCancelled:
             self.send(JobCancelled(job_id))
         except LoraStudioError as err:
@@ -157,30 +184,62 @@ class EngineHost:
             self.send(JobFailed(job_id, MessageKind.UNEXPECTED,
                                 f"The engine failed ({type(err).__name__}: {first}); details are in the log file."))
 
-    def _generate(self, job_id: str, request: GenerationRequest) -> tuple[ImageResult, ...]:
-        engine = self.engine
-        if engine.model_path != Path(request.model).resolve():
-            self.send(BackendStatus(f"Loading {Path(request.model).name}…"))
 
-        def on_step(step: int, total: int, rgb: Any) -> None:
-            self.send(JobProgress(job_id, step, total))
-            if rgb is not None:
-                h, w, _ = rgb.shape
-                self.send(JobPreview(job_id, w, h, rgb.tobytes()))
+# -- the image jobs ------------------------------------------------------------------------------
+def _build_demo(ctx: JobContext, job_id: str, request: BuildDemo) -> JobResult:
+    ctx.send(BackendStatus("Building the demo library…"))
+    from lorastudio.core.engine.demo import build_demo_library
+    from lorastudio.core.paths import DataDir
 
-        results = engine.generate(request, on_step=on_step, cancel=self._cancel)
-        notes = tuple(engine.memory_notes)
-        return tuple(
-            ImageResult(encode_png(r.image, request, r.seed), r.seed,
-                        tuple(getattr(r, "warnings", ())) + (notes if i == 0 else ()))
-            for i, r in enumerate(results))
-
-    def _stats(self) -> dict[str, int]:
-        return {k: int(v) for k, v in asdict(self._engine.stats).items()}
+    build_demo_library(DataDir(request.root))
+    return JobResult(job_id)
 
 
-def engine_main(conn: Connection, cancel_flag: Any, options: ProcessOptions) -> None:
-    """Entry point of the engine process."""
+def _generate(ctx: JobContext, job_id: str, request: GenerationRequest) -> JobResult:
+    engine = ctx.engine
+    if engine.model_path != Path(request.model).resolve():
+        ctx.send(BackendStatus(f"Loading {Path(request.model).name}…"))
+
+    def on_step(step: int, total: int, rgb: Any) -> None:
+        ctx.send(JobProgress(job_id, step, total))
+        if rgb is not None:
+            h, w, _ = rgb.shape
+            ctx.send(JobPreview(job_id, w, h, rgb.tobytes()))
+
+    results = engine.generate(request, on_step=on_step, cancel=ctx.cancel)
+    notes = tuple(engine.memory_notes)
+    images = tuple(
+        ImageResult(encode_png(r.image, request, r.seed), r.seed,
+                    tuple(getattr(r, "warnings", ())) + (notes if i == 0 else ()))
+        for i, r in enumerate(results))
+    stats = {k: int(v) for k, v in asdict(engine.stats).items()}
+    return JobResult(job_id, images, stats=stats)
+
+
+HANDLERS[BuildDemo] = _build_demo
+HANDLERS[GenerationRequest] = _generate
+
+
+def _train(ctx: JobContext, job_id: str, request: TrainRequest) -> JobResult:
+    from lorastudio.core.backend.train_job import run  # the trainer's imports only when training
+
+    return run(ctx, job_id, request)
+
+
+HANDLERS[TrainRequest] = _train
+
+
+def _text(ctx: JobContext, job_id: str, request: Any) -> JobResult:
+    from lorastudio.core.backend.text_job import run  # transformers and peft only for text jobs
+
+    return run(ctx, job_id, request)
+
+
+HANDLERS.update(dict.fromkeys(TEXT_REQUESTS, _text))
+
+
+def engine_main(conn: Connection, options: ProcessOptions) -> None:
+    """Run the engine on an open connection to the window's process."""
     import os
 
     if options.nice and hasattr(os, "nice"):
@@ -194,6 +253,6 @@ def engine_main(conn: Connection, cancel_flag: Any, options: ProcessOptions) -> 
         setup_logging(options.log_folder, ENGINE_LOG)
     log.info("Engine process started")
     try:
-        EngineHost(conn, cancel_flag, options).serve()
+        EngineHost(conn, options).serve()
     finally:
         log.info("Engine process stopping")

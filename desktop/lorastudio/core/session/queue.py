@@ -55,6 +55,8 @@ class Job:
     def label(self) -> str:
         if isinstance(self.request, BuildDemo):
             return "Build the demo library"
+        if not isinstance(self.request, GenerationRequest):  # training, text: they name themselves
+            return str(getattr(self.request, "job_label", type(self.request).__name__))
         r = self.request
         prompt = r.prompt if len(r.prompt) <= 48 else r.prompt[:47] + "…"
         loras = f", {len(r.active_loras)} LoRA{'s' if len(r.active_loras) != 1 else ''}" if r.active_loras else ""
@@ -181,7 +183,8 @@ class JobQueue:
 
 
 def _save(path: Path, jobs: list[Job]) -> None:
-    # Only unfinished generation jobs are worth keeping; the demo build is quick to ask again.
+    # Only unfinished generation jobs are worth keeping; the demo build is quick to ask again and
+    # training resumes from its own saved epoch.
     keep = [{"id": j.id, "created": j.created, "request": request_to_dict(j.request)}
             for j in jobs if not j.state.finished and isinstance(j.request, GenerationRequest)]
     try:

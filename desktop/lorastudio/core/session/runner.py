@@ -17,13 +17,14 @@ from lorastudio.core.backend.base import (
     BackendEvent,
     BackendStatus,
     BackendStopped,
-    BuildDemo,
     JobCancelled,
     JobFailed,
     JobPreview,
     JobProgress,
     JobResult,
     JobStarted,
+    JobUpdate,
+    runs_locally,
 )
 from lorastudio.core.errors import LoraStudioError
 from lorastudio.core.messages import Message, MessageKind, error, kind_of, warning
@@ -59,12 +60,14 @@ class Finished:
 
 class JobRunner:
     """Events: started(Job), progress(Progress), preview(Preview), finished(Finished),
-    failed(Job), cancelled(Job), status(BackendStatus), message(Message), busy_changed(bool)."""
+    failed(Job), cancelled(Job), status(BackendStatus), message(Message), busy_changed(bool),
+    update((Job, payload)) for a job's own events (training loss, text so far)."""
 
     def __init__(self, queue: JobQueue, backend: Backend, outputs: Path) -> None:
         self.queue = queue
         self.backend = backend  # where generations go (this computer, a ComfyUI server, a pool)
-        self.demo_backend = backend  # the demo library is built on this computer only
+        # The demo build, training and text jobs run on this computer only (runs_locally).
+        self.local_backend = backend
         self.outputs = outputs
         # Called whenever no job runs, just before the next one is picked: the place to switch
         # backends, so a running job never loses the backend it reports through.
@@ -73,6 +76,7 @@ class JobRunner:
         self.started: Event[Job] = Event()
         self.progress: Event[Progress] = Event()
         self.preview: Event[Preview] = Event()
+        self.update: Event[tuple[Job, object]] = Event()
         self.finished: Event[Finished] = Event()
         self.failed: Event[Job] = Event()
         self.cancelled: Event[Job] = Event()
@@ -96,7 +100,7 @@ class JobRunner:
         if self.before_start is not None:
             self.before_start()
         job = self.queue.next_pending()
-        backend = self.demo_backend if job is not None and isinstance(job.request, BuildDemo) else self.backend
+        backend = self.local_backend if job is not None and runs_locally(job.request) else self.backend
         if job is None or backend.busy:
             self._update_busy()
             return
@@ -143,6 +147,8 @@ class JobRunner:
             self.progress.emit(Progress(job, event.step, event.total, time.monotonic() - self._started_at))
         elif isinstance(event, JobPreview):
             self.preview.emit(Preview(job, event.width, event.height, event.rgb))
+        elif isinstance(event, JobUpdate):
+            self.update.emit((job, event.payload))
         elif isinstance(event, JobResult):
             self._finish(job, event)
         elif isinstance(event, JobFailed):

@@ -41,6 +41,12 @@ class EngineClient(QObject):
     demo_built = Signal()
     message = Signal(object)
     queue_changed = Signal()
+    # Every job, with the job itself (training and text pages filter on their job's id); the
+    # signals above are the image jobs' only.
+    job_update = Signal(object, object)  # (Job, payload)
+    job_finished = Signal(object, object)  # (Job, JobResult)
+    job_failed = Signal(object)  # Job (its message says why)
+    job_cancelled = Signal(object)  # Job
 
     _backend_event = Signal(object)
 
@@ -58,6 +64,7 @@ class EngineClient(QObject):
         self.runner.started.connect(self._on_runner_started)
         self.runner.progress.connect(self._on_runner_progress)
         self.runner.preview.connect(self._on_runner_preview)
+        self.runner.update.connect(self._on_runner_update)
         self.runner.finished.connect(self._on_runner_finished)
         self.runner.failed.connect(self._on_runner_failed)
         self.runner.cancelled.connect(self._on_runner_cancelled)
@@ -78,6 +85,12 @@ class EngineClient(QObject):
     def generate(self, request: GenerationRequest) -> Job:
         """Queue a generation; it starts now when nothing else runs."""
         job = self.queue.add(request)
+        self.runner.pump()
+        return job
+
+    def submit(self, request: object) -> Job:
+        """Queue any job (training, text: their requests run in the local engine process)."""
+        job = self.queue.add(request)  # type: ignore[arg-type]
         self.runner.pump()
         return job
 
@@ -125,7 +138,7 @@ class EngineClient(QObject):
         new.set_listener(self._backend_event.emit)
         self.runner.backend = new
         # A pool that includes this computer owns its listener, so the demo goes through the pool.
-        self.runner.demo_backend = new if self.backend in getattr(new, "members", ()) else self.backend
+        self.runner.local_backend = new if self.backend in getattr(new, "members", ()) else self.backend
 
     def warm_up(self) -> None:
         """Prepare the chosen backend now (the engine process: so the first Generate doesn't wait for
@@ -151,26 +164,36 @@ class EngineClient(QObject):
 
     # -- runner -> signals ---------------------------------------------------------------------
     def _on_runner_started(self, job: Job) -> None:
-        self.started.emit(job)
+        if _image_job(job):
+            self.started.emit(job)
 
     def _on_runner_progress(self, p: Progress) -> None:
-        self.progress.emit(p.step, p.total, p.elapsed)
+        if _image_job(p.job):
+            self.progress.emit(p.step, p.total, p.elapsed)
 
     def _on_runner_preview(self, p: Preview) -> None:
         image = QImage(p.rgb, p.width, p.height, 3 * p.width, QImage.Format.Format_RGB888).copy()
         self.preview.emit(image)
 
+    def _on_runner_update(self, update: tuple[Job, object]) -> None:
+        self.job_update.emit(*update)
+
     def _on_runner_finished(self, f: Finished) -> None:
         if isinstance(f.job.request, BuildDemo):
             self.demo_built.emit()
-        else:
+        elif _image_job(f.job):
             self.finished.emit(f.result, list(f.paths))
+        self.job_finished.emit(f.job, f.result)
 
     def _on_runner_failed(self, job: Job) -> None:
-        self.failed.emit(job.message)
+        if _image_job(job):
+            self.failed.emit(job.message)
+        self.job_failed.emit(job)
 
     def _on_runner_cancelled(self, job: Job) -> None:
-        self.cancelled.emit()
+        if _image_job(job):
+            self.cancelled.emit()
+        self.job_cancelled.emit(job)
 
     def _on_runner_status(self, status: BackendStatus) -> None:
         if status.device:
@@ -185,3 +208,8 @@ class EngineClient(QObject):
 
     def _on_queue_changed(self, _: None) -> None:
         self.queue_changed.emit()
+
+
+def _image_job(job: Job) -> bool:
+    """Generations and the demo build: what the generation panel shows."""
+    return isinstance(job.request, GenerationRequest | BuildDemo)
