@@ -104,6 +104,12 @@ class JobContext:
             self.send(BackendStatus("Engine started", device=self._engine.choice.label))
         return self._engine
 
+    def release_engine(self) -> None:
+        """Free the image engine's pipeline (a job that needs the GPU's memory itself, e.g.
+        training); the next generation loads its model again."""
+        if self._engine is not None:
+            self._engine.unload()
+
 
 Handler = Callable[[JobContext, str, Any], JobResult]
 HANDLERS: dict[type, Handler] = {}

@@ -1,8 +1,11 @@
 """Text mode: a causal language model, a PEFT adapter mix, generation, fine-tuning and merging.
 
-The page owns one ``TextClient`` (a long-lived text thread holding the TextEngine). Slider moves
-only change the ``TextMix`` value; the engine applies it at the next generation, rebuilding the
-combined adapter without reloading the base model.
+Every job (generate, fine-tune, merge, build the demo) is a queue job of the engine process
+(``core/backend/text_job.py``, which keeps the model loaded between jobs): this page submits
+frozen requests through the ``EngineClient`` and follows its own job by id, so torch never loads
+in the window's process. Listing models and adapters and checking their fit read JSON and
+safetensors headers only, here. Slider moves only change the ``TextMix`` value; the engine applies
+it at the next generation, rebuilding the combined adapter without reloading the base model.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lorastudio.core.cancel import CancelToken
+from lorastudio.core.backend.base import JobResult
+from lorastudio.core.errors import LoraStudioError
 from lorastudio.core.paths import DataDir
+from lorastudio.core.session.queue import Job, JobState
 from lorastudio.core.text.mix import TextGenerationRequest, TextGenerationResult, TextMix
 from lorastudio.core.text.models import (
     AdapterFit,
@@ -34,11 +39,21 @@ from lorastudio.core.text.models import (
     find_text_models,
     model_weight_shapes,
 )
+from lorastudio.core.text.requests import (
+    TextChunk,
+    TextDemoBuilt,
+    TextDemoRequest,
+    TextGenerateRequest,
+    TextMergeRequest,
+    TextRequest,
+    TextStatus,
+    TextTrainRequest,
+)
 from lorastudio.core.text.train import TrainConfig, TrainProgress, TrainResult, unique_dir
 from lorastudio.qt.widgets.text_generate import TextGeneratePanel
 from lorastudio.qt.widgets.text_mixer import TextMixerPanel
 from lorastudio.qt.widgets.text_train import TextTrainPanel
-from lorastudio.qt.workers.text_worker import DemoJob, GenerateJob, MergeJob, TextClient, TrainJob
+from lorastudio.qt.workers.engine_worker import EngineClient
 
 
 class TextPage(QWidget):
@@ -54,29 +69,25 @@ class TextPage(QWidget):
     merged = Signal(object)
     models_changed = Signal()
 
-    def __init__(self, data_dir: DataDir, parent: QWidget | None = None, *, device: str = "cpu",
+    def __init__(self, data_dir: DataDir, engine: EngineClient, parent: QWidget | None = None, *,
                  include_hf_cache: bool = True) -> None:
         super().__init__(parent)
         self.data_dir = data_dir
+        self.engine = engine
         self._include_hf_cache = include_hf_cache
         self._models: list[TextModelInfo] = []
-        self._job_cancel: CancelToken | None = None
-        self._busy = False
-        self._pending = 0  # user jobs queued or running in the text thread
+        self._job: Job | None = None  # this page's queued or running job: one at a time
+        self._answered = False  # its outcome (a result, or the partial one of a cancel) arrived
         self.last_result: TextGenerationResult | None = None
         self.last_train: TrainResult | None = None
+        self.last_stats: dict[str, int] = {}  # the text engine's counters after the last generation
+        self._shut_down = False
 
-        self.client = TextClient(device, self)
-        worker = self.client.worker
-        worker.status.connect(self._on_worker_status)
-        worker.chunk.connect(self._on_chunk)
-        worker.generation_finished.connect(self._on_generation_finished)
-        worker.train_progress.connect(self._on_train_progress)
-        worker.train_finished.connect(self._on_train_finished)
-        worker.merge_finished.connect(self._on_merge_finished)
-        worker.demo_built.connect(self._on_demo_built)
-        worker.failed.connect(self._on_failed)
-        worker.idle.connect(self._on_idle)
+        engine.job_update.connect(self._on_job_update)
+        engine.job_finished.connect(self._on_job_finished)
+        engine.job_failed.connect(self._on_job_over)
+        engine.job_cancelled.connect(self._on_job_over)
+        engine.queue_changed.connect(self._on_queue_changed)
 
         # -- model bar and empty state
         self.model_combo = QComboBox()
@@ -146,7 +157,12 @@ class TextPage(QWidget):
 
     @property
     def busy(self) -> bool:
-        return self._busy
+        """This page's job is waiting in the queue or running."""
+        return self._job is not None
+
+    @property
+    def job(self) -> Job | None:
+        return self._job
 
     @property
     def mix(self) -> TextMix:
@@ -171,8 +187,7 @@ class TextPage(QWidget):
         self.main_area.setVisible(has_models)
         self.model_combo.setEnabled(has_models)
         self.model_combo.setPlaceholderText("no language model yet")
-        self._model_selected(preload=current is None or self.current_model is None
-                             or self.current_model.path != current)
+        self._show_adapters()
         self.models_changed.emit()
 
     def select_model(self, path: Path) -> None:
@@ -181,11 +196,19 @@ class TextPage(QWidget):
                 self.model_combo.setCurrentIndex(i)
 
     def shutdown(self) -> None:
-        """Cancel whatever runs and wait for the text thread to end (call before closing)."""
-        self.client.shutdown()
+        """Stop following the engine (the window shuts the engine down, which ends any job); once."""
+        if self._shut_down:
+            return
+        self._shut_down = True
+        self.engine.job_update.disconnect(self._on_job_update)
+        self.engine.job_finished.disconnect(self._on_job_finished)
+        self.engine.job_failed.disconnect(self._on_job_over)
+        self.engine.job_cancelled.disconnect(self._on_job_over)
+        self.engine.queue_changed.disconnect(self._on_queue_changed)
 
     # -- internals -----------------------------------------------------------------------------
-    def _model_selected(self, preload: bool) -> None:
+    def _show_adapters(self) -> None:
+        """The adapters on disk, each with its fit to the chosen model (safetensors headers only)."""
         model = self.current_model
         adapters = find_adapters([self.data_dir.text_adapters])
         fits: dict[str, AdapterFit] = {}
@@ -194,17 +217,14 @@ class TextPage(QWidget):
             try:
                 shapes = model_weight_shapes(model)
             except Exception as err:  # a broken file must not take the page down
-                self._on_failed(str(err))
+                self._show_error(str(err))
                 shapes = {}
             fits = {str(a.path): check_adapter_fit(a, model, shapes) for a in adapters}
-            if preload:
-                self.client.load_model(model.path)
         else:
             self.model_details.setText("")
         self.mixer.set_adapters(adapters, fits)
 
     def _set_busy(self, busy: bool) -> None:
-        self._busy = busy
         self.model_combo.setEnabled(not busy and bool(self._models))
         self.refresh_button.setEnabled(not busy)
         self.mixer.merge_button.setEnabled(not busy and bool(self.mixer.mix.active))
@@ -213,14 +233,34 @@ class TextPage(QWidget):
         self.train_panel.train_button.setEnabled(not busy)
         self.busy_changed.emit(busy)
 
-    def _start(self, cancel: CancelToken | None) -> None:
-        self._pending += 1
-        self._job_cancel = cancel
+    def _submit(self, request: TextRequest) -> bool:
+        """Queue ``request`` as this page's job; a setting out of range is said here, at once."""
+        try:
+            request.validate()
+        except LoraStudioError as err:
+            self._show_error(str(err))
+            return False
+        self._answered = False
         self._set_busy(True)
+        self._job = self.engine.submit(request)
+        self.status.setText("Waiting for the running job to finish…" if self._waiting() else "Starting…")
+        self._on_queue_changed()  # a backend that refused at once has already failed the job
+        return self._job is not None
+
+    def _waiting(self) -> bool:
+        job = self.engine.queue.get(self._job.id) if self._job is not None else None
+        return job is not None and job.state is JobState.PENDING
+
+    def _mine(self, job: Job) -> bool:
+        return self._job is not None and job.id == self._job.id
+
+    def _end(self) -> None:
+        self._job = None
+        self._set_busy(False)
 
     @Slot(int)
     def _on_model_changed(self, index: int) -> None:
-        self._model_selected(preload=True)
+        self._show_adapters()
 
     @Slot()
     def _on_refresh_clicked(self) -> None:
@@ -229,41 +269,37 @@ class TextPage(QWidget):
     @Slot()
     def _on_demo_clicked(self) -> None:
         data = self.data_dir.ensure()
-        self._start(None)
-        self.status.setText("Building the demo text model…")
-        self.client.build_demo(DemoJob(data.text_models, data.text_adapters))
+        self._submit(TextDemoRequest(data.text_models, data.text_adapters))
 
     @Slot(object)
     def _on_generate_requested(self, request: TextGenerationRequest) -> None:
         model = self.current_model
         if model is None:
-            self._on_failed("Choose a language model first.")
+            self._show_error("Choose a language model first.")
             return
-        job = GenerateJob(model.path, self.mixer.mix, request)
-        self._start(job.cancel)
-        self.generate_panel.begin(request.prompt)
-        self.client.generate(job)
+        if self._submit(TextGenerateRequest(model.path, self.mixer.mix, request)):
+            self.generate_panel.begin(request.prompt)
+            if self._waiting():
+                self.generate_panel.status.setText("Queued…")
 
     @Slot()
     def _on_stop_requested(self) -> None:
-        if self._job_cancel is not None:
-            self._job_cancel.cancel()
-            self.status.setText("Stopping…")
+        if self._job is not None:
+            self.status.setText("Stopping…")  # a job that waited in the queue ends at once: "Cancelled."
+            self.engine.cancel(self._job.id)
 
     @Slot(object, str, object)
     def _on_train_requested(self, data: Path | None, name: str, config: TrainConfig) -> None:
         model = self.current_model
         if model is None:
-            self._on_failed("Choose a language model first.")
+            self._show_error("Choose a language model first.")
             return
         if data is None:
-            self._on_failed("Choose the training data first: a .txt file, a folder of .txt files, or JSONL.")
+            self._show_error("Choose the training data first: a .txt file, a folder of .txt files, or JSONL.")
             return
         out_dir = unique_dir(self.data_dir.ensure().text_adapters, name)
-        job = TrainJob(model.path, data, out_dir, config)
-        self._start(job.cancel)
-        self.train_panel.begin()
-        self.client.train(job)
+        if self._submit(TextTrainRequest(model.path, data, out_dir, config)):
+            self.train_panel.begin()
 
     @Slot()
     def _on_merge_requested(self) -> None:
@@ -280,68 +316,114 @@ class TextPage(QWidget):
         model = self.current_model
         if model is None:
             return
-        job = MergeJob(model.path, self.mixer.mix, unique_dir(self.data_dir.ensure().text_models, name))
-        self._start(job.cancel)
-        self.client.merge(job)
+        self._submit(TextMergeRequest(model.path, self.mixer.mix,
+                                      unique_dir(self.data_dir.ensure().text_models, name)))
 
-    @Slot(str)
-    def _on_worker_status(self, text: str) -> None:
-        self.status.setText(text)
+    # -- the job's events (EngineClient, GUI thread) ----------------------------------------------
+    @Slot(object, object)
+    def _on_job_update(self, job: Job, payload: object) -> None:
+        if not self._mine(job):
+            return
+        if isinstance(payload, TextChunk):
+            self.generate_panel.append_text(payload.text)
+        elif isinstance(payload, TextStatus):
+            self.status.setText(payload.text)
+        elif isinstance(payload, TrainProgress):
+            self._on_train_progress(payload)
+        elif isinstance(payload, TextGenerationResult):  # stopped: the text so far
+            self._answered = True
+            self._on_generation_finished(payload)
+        elif isinstance(payload, TrainResult):  # cancelled: the last checkpoint
+            self._answered = True
+            self._on_train_finished(payload)
 
-    @Slot(str)
-    def _on_chunk(self, text: str) -> None:
-        self.generate_panel.append_text(text)
+    @Slot(object, object)
+    def _on_job_finished(self, job: Job, result: JobResult) -> None:
+        if not self._mine(job):
+            return
+        payload = result.payload
+        self._answered = True
+        if isinstance(payload, TextGenerationResult):
+            self.last_stats = dict(result.stats)
+            self._on_generation_finished(payload)
+        elif isinstance(payload, TrainResult):
+            self._on_train_finished(payload)
+        elif isinstance(payload, TextModelInfo):
+            self._on_merge_finished(payload)
+        elif isinstance(payload, TextDemoBuilt):
+            self._on_demo_built(payload.model_dir)
+        self._end()  # after the result: whoever watches busy_changed finds it in place
 
     @Slot(object)
+    def _on_job_over(self, job: Job) -> None:
+        """Failed or cancelled (running, or still waiting in the queue)."""
+        if not self._mine(job):
+            return
+        answered = self._answered
+        self._end()
+        if job.state is JobState.FAILED:
+            # The window's notice bar already says it (the runner's message): the page shows it too.
+            self._show_failure(job.message or "The job failed.")
+        elif not answered:  # cancelled before it made anything
+            self.status.setText("Cancelled.")
+            self._reset_panels()
+
+    @Slot()
+    def _on_queue_changed(self) -> None:
+        # A job cancelled or removed while it waited never reaches the engine: no event says so.
+        if self._job is None:
+            return
+        job = self.engine.queue.get(self._job.id)
+        if job is None or job.state in (JobState.FAILED, JobState.CANCELLED):
+            self._on_job_over(job or self._job)
+        elif job.state is JobState.RUNNING and self.status.text().startswith("Waiting"):
+            self.status.setText("Starting…")
+            if self.generate_panel.status.text() == "Queued…":
+                self.generate_panel.status.setText("Generating…")
+
     def _on_generation_finished(self, result: TextGenerationResult) -> None:
         self.last_result = result
         self.generate_panel.finish(result)
         self.status.setText("Stopped." if result.cancelled else "Done.")
         self.generation_finished.emit(result)
 
-    @Slot(object)
     def _on_train_progress(self, progress: TrainProgress) -> None:
         self.train_panel.show_progress(progress)
         if progress.step == 1:
             self.status.setText("Training…  (Cancel keeps the last saved checkpoint)")
 
-    @Slot(object)
     def _on_train_finished(self, result: TrainResult) -> None:
         self.last_train = result
         self.train_panel.finish(result)
         if result.adapter_dir is not None:
             self.message.emit("info", f"Adapter saved: {result.adapter_dir.name}")
             self.status.setText(f"Adapter saved in {result.adapter_dir}")
-            self._model_selected(preload=False)
+            self._show_adapters()
         self.training_finished.emit(result)
 
-    @Slot(object)
     def _on_merge_finished(self, info: TextModelInfo) -> None:
         self.message.emit("info", f"Merged model saved: {info.name}")
         self.status.setText(f"Merged model saved in {info.path}")
         self.refresh()
         self.merged.emit(info)
 
-    @Slot(object)
     def _on_demo_built(self, model_dir: Path) -> None:
         self.message.emit("info", "Demo text model and two demo adapters created.")
+        self.status.setText("Demo text model and two demo adapters created.")
         self.refresh()
         self.select_model(model_dir)
 
-    @Slot(str)
-    def _on_failed(self, text: str) -> None:
+    def _show_error(self, text: str) -> None:
+        """A mistake caught here, before any job: the notice bar and the status line."""
         self.status.setText(text)
         self.message.emit("error", text)
+
+    def _show_failure(self, text: str) -> None:
+        self.status.setText(text)
+        self._reset_panels()
+
+    def _reset_panels(self) -> None:
         if self.generate_panel.stop_button.isEnabled():
             self.generate_panel.finish(None)
         if self.train_panel.cancel_button.isEnabled():
             self.train_panel.finish(None)
-
-    @Slot(str)
-    def _on_idle(self, kind: str) -> None:
-        if kind == "load":  # model preloads don't block the page
-            return
-        self._pending = max(0, self._pending - 1)
-        if not self._pending:
-            self._job_cancel = None
-            self._set_busy(False)
