@@ -1,11 +1,13 @@
 """Image-LoRA training benchmark (prints figures; not part of the pass/fail suite).
 
-  python tests/benchmarks/bench_train.py [--steps N] [--full-size]
+  python tests/benchmarks/bench_train.py [--steps N] [--full-size] [--in-process-only]
 
 Steps per second of the real trainer (cached latents, LoRA on the UNet attention, AdamW) on the
 tiny demo SD model at 64 px on the CPU; the first steps of each bucket shape (warm-up) are not
-counted. ``--full-size`` trains an SD1.5-shaped model with random weights at 512 px (fp16 with
-gradient checkpointing on CUDA): the GPU figure; on a CPU it is very slow.
+counted. Measured twice in the same run: called in this process (the old way), and as the app runs
+it, a queue job in the engine process (``TrainRequest`` through ``LocalProcessBackend``, each step
+timed when its update arrives here). ``--full-size`` trains an SD1.5-shaped model with random
+weights at 512 px (fp16 with gradient checkpointing on CUDA): the GPU figure; on a CPU it is very slow.
 """
 
 from __future__ import annotations
@@ -63,10 +65,46 @@ def bare_rate(model: Path, size: int, steps: int, device: str) -> float:
     return (len(marks) - 6) / (marks[-1] - marks[5])
 
 
+def rate_of(times: list[float]) -> float:
+    warm = min(5, len(times) - 2)
+    return (len(times) - 1 - warm) / (times[-1] - times[warm])
+
+
+def engine_process_rate(config: object, threads: int, logs: Path) -> tuple[float, int, float]:
+    """(steps/s, steps, seconds in all) of ``config`` trained as a job of the engine process."""
+    import queue
+
+    from lorastudio.core.backend.base import JobFailed, JobResult, JobUpdate
+    from lorastudio.core.backend.engine_process import ProcessOptions
+    from lorastudio.core.backend.local_process import LocalProcessBackend
+    from lorastudio.core.training.request import TrainRequest
+    from lorastudio.core.training.trainer import TrainProgress
+
+    events: queue.Queue[tuple[float, object]] = queue.Queue()
+    backend = LocalProcessBackend(ProcessOptions(log_folder=logs, torch_threads=threads))
+    backend.set_listener(lambda e: events.put((time.perf_counter(), e)))
+    times: list[float] = []
+    started = time.perf_counter()
+    try:
+        backend.submit("bench", TrainRequest(config))  # type: ignore[arg-type]
+        while True:
+            at, event = events.get(timeout=3600)
+            if isinstance(event, JobUpdate) and isinstance(event.payload, TrainProgress):
+                times.append(at)
+            elif isinstance(event, JobFailed):
+                raise SystemExit(f"training in the engine process failed: {event.message}")
+            elif isinstance(event, JobResult):
+                break
+    finally:
+        backend.shutdown()
+    return rate_of(times), len(times), time.perf_counter() - started
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=40)
     p.add_argument("--full-size", action="store_true")
+    p.add_argument("--in-process-only", action="store_true", help="skip the engine-process run")
     args = p.parse_args()
 
     import torch
@@ -106,12 +144,19 @@ def main() -> None:
         started = time.perf_counter()
         result = train(config, on_progress=on_progress)
         total = time.perf_counter() - started
-        warm = min(5, len(times) - 2)
-        rate = (len(times) - 1 - warm) / (times[-1] - times[warm])
+        rate = rate_of(times)
         device = torch.cuda.get_device_name(0) if gpu else f"CPU ({torch.get_num_threads()} threads)"
         peak = f", peak VRAM {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB" if gpu else ""
-        print(f"train {label}, batch 1, rank 16, on {device}: {rate:.2f} steps/s "
+        print(f"train {label}, batch 1, rank 16, on {device}, in this process: {rate:.2f} steps/s "
               f"({result.steps} steps, {total:.1f} s in all with loading, caching, sample and save{peak})")
+        if not args.in_process_only:
+            from dataclasses import replace
+
+            job = replace(config, output_name="bench-job")
+            job_rate, steps, job_total = engine_process_rate(job, torch.get_num_threads(), root / "logs")
+            print(f"the same as a queue job in the engine process: {job_rate:.2f} steps/s ({steps} steps, "
+                  f"{job_total:.1f} s in all with process start and imports; job / in-process = "
+                  f"{job_rate / rate:.2f})")
         if not gpu or not args.full_size:  # fp32 baseline; the fp16 GPU run has no like-for-like bare loop here
             bare = bare_rate(model, size, args.steps, "cuda" if gpu else "cpu")
             print(f"bare peft + torch loop, same UNet and LoRA: {bare:.2f} steps/s "

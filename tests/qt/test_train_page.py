@@ -1,5 +1,6 @@
 """The image-training page in pytest-qt: the caption grid fills, captions are edited and saved, and a
-real (tiny, CPU) run draws the loss curve and the sample strip."""
+real (tiny, CPU) run in the engine process, queued as a job, draws the loss curve and the sample strip
+and offers Compare epochs."""
 
 from __future__ import annotations
 
@@ -7,14 +8,18 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import torch
 from PIL import Image, ImageDraw
 
+from lorastudio.core.backend.engine_process import ProcessOptions
+from lorastudio.core.backend.local_process import LocalProcessBackend
+from lorastudio.core.paths import data_dir
+from lorastudio.core.session.queue import JobQueue, JobState
 from lorastudio.core.training.dataset import read_caption
+from lorastudio.core.training.request import TrainRequest
 from lorastudio.qt.widgets.train_page import TrainPage
+from lorastudio.qt.workers.engine_worker import EngineClient
 
-torch.set_num_threads(2)
-WAIT = 120_000  # ms: generous for 2 shared CPU cores; never a timing assertion
+WAIT = 180_000  # ms: generous for 2 shared CPU cores; never a timing assertion
 
 
 def _pictures(folder: Path) -> Path:
@@ -41,8 +46,17 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def page(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
-    widget = TrainPage(default_output=tmp_path / "loras")
+def engine(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
+    data = data_dir(tmp_path / "data").ensure()
+    client = EngineClient(LocalProcessBackend(ProcessOptions(torch_threads=2, device="cpu")), JobQueue(),
+                          data.outputs)
+    yield client
+    client.shutdown()
+
+
+@pytest.fixture
+def page(qtbot, tmp_path: Path, engine: EngineClient):  # type: ignore[no-untyped-def]
+    widget = TrainPage(engine, default_output=tmp_path / "loras")
     qtbot.addWidget(widget)
     widget.resize(1200, 800)
     yield widget
@@ -103,6 +117,7 @@ def test_a_run_shows_the_curve_and_the_sample_strip(qtbot, page: TrainPage, tmp_
     s.set_config(replace(s.config(), device="cpu", sample_steps=2))  # settings the form does not show
     saved: list[Path] = []
     page.epoch_saved.connect(saved.append)
+    assert not page.compare_button.isEnabled()  # nothing saved yet
     with qtbot.waitSignal(page.training_finished, timeout=WAIT) as finished:
         page.start_button.click()
         assert page.cancel_button.isEnabled()
@@ -116,3 +131,59 @@ def test_a_run_shows_the_curve_and_the_sample_strip(qtbot, page: TrainPage, tmp_
     assert [p.name for p in saved] == ["disc-000001.safetensors", "disc.safetensors"]
     assert page.progress.format().startswith("done · 4 steps")
     assert "elapsed" in page.time_label.text()
+    job = page.engine.queue.jobs()[0]  # the queue panel lists the run under its own label
+    assert job.state is JobState.DONE
+    assert job.label == "Train disc — pics, 2 epochs"
+
+    assert page.compare_button.isEnabled()
+    with qtbot.waitSignal(page.compare_requested, timeout=1000) as compare:
+        page.compare_button.click()
+    config, files, prompt = compare.args
+    assert [p.name for p in files] == ["disc-000001.safetensors", "disc.safetensors"]
+    assert prompt == "zq disc"
+    assert config.base_model == str(tiny_model)
+
+
+def test_a_queued_run_waits_and_cancels_cleanly(qtbot, page: TrainPage, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                 tiny_model: Path) -> None:
+    _load(qtbot, page, _pictures(tmp_path / "pics"), tiny_model)
+    page.engine.runner.paused = True  # another job holds the engine: this one waits its turn
+    job = page.start()
+    assert job is not None
+    assert isinstance(job.request, TrainRequest)
+    assert job.request.captions  # the page's captions travel with the job
+    assert page.running
+    assert page.progress.format() == "waiting in the queue…"
+    assert not page.start_button.isEnabled()
+    page.cancel_button.click()
+    assert not page.running
+    assert page.progress.format() == "cancelled"
+    assert page.start_button.isEnabled()
+    assert page.engine.queue.get(job.id).state is JobState.CANCELLED
+    assert not page.engine.backend.running  # type: ignore[attr-defined]
+
+
+def test_cancel_while_training_says_what_is_kept(qtbot, page: TrainPage, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                  tiny_model: Path) -> None:
+    _load(qtbot, page, _pictures(tmp_path / "pics"), tiny_model)
+    s = page.settings
+    s.output_name.setText("disc")
+    s.epochs.setValue(3)
+    s.set_config(replace(s.config(), device="cpu", sample_steps=1))
+
+    def cancel_at_step_5(job: object, payload: object) -> None:
+        if getattr(payload, "step", 0) == 5:  # the first step of epoch 2 (four images, batch 1)
+            page.cancel_button.click()
+
+    page.engine.job_update.connect(cancel_at_step_5)
+    with qtbot.waitSignal(page.training_finished, timeout=WAIT) as finished:
+        page.start_button.click()
+    qtbot.waitUntil(lambda: not page.running, timeout=WAIT)
+    result = finished.args[0]
+    assert result.cancelled
+    assert result.last_saved_epoch == 1
+    assert page.progress.format().startswith("cancelled at step ")
+    assert page.progress.format().endswith("epoch 1 is saved; Resume continues from there")
+    assert page.engine.queue.jobs()[0].state is JobState.CANCELLED
+    assert page.resume_button.isEnabled()
+    assert page.compare_button.isEnabled()  # epoch 1 can be compared already

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -174,6 +175,37 @@ def test_sdxl_with_both_text_encoders(tmp_path: Path, pictures: Path, torch_thre
     assert meta["ss_base_model_version"] == "sdxl_base_v1-0"
     assert meta["modelspec.architecture"] == "stable-diffusion-xl-v1-base/lora"
     assert {k.split("_", 2)[1] for k in keys} == {"unet", "te1", "te2"}
+    # kohya's SDXL layout: the UNet under its original sgm names, as A1111 and ComfyUI expect them
+    unet_layers = {k.split(".")[0] for k in keys if k.startswith("lora_unet_")}
+    assert "lora_unet_input_blocks_3_1_transformer_blocks_0_attn1_to_q" in unet_layers  # one layer per block
+    assert all(re.match(r"lora_unet_(input_blocks|middle_block|output_blocks)_\d", k) for k in unet_layers)
     pipe = StableDiffusionXLPipeline.from_pretrained(str(model), local_files_only=True)
     pipe.load_lora_weights(str(path), adapter_name="disc")
     assert set(pipe.get_list_adapters()) == {"unet", "text_encoder", "text_encoder_2"}
+
+    from lorastudio.core.engine.engine import DiffusersEngine
+    from lorastudio.core.engine.request import GenerationRequest, LoraSpec
+
+    engine = DiffusersEngine(device="cpu")
+    request = GenerationRequest(model=model, prompt="zq disc", seed=3, steps=2, width=64, height=64,
+                                loras=(LoraSpec(path, 1.0),))
+    result = engine.generate(request)[0]
+    assert result.warnings == ()  # our mixer places every layer of the file
+
+
+def test_sdxl_unet_names_are_kohyas_sgm_names() -> None:
+    from types import SimpleNamespace
+
+    from lorastudio.core.training.trainer import sgm_namer
+
+    # SDXL base's UNet layout: two layers per block, attention in the lower two up blocks
+    unet = SimpleNamespace(config=SimpleNamespace(
+        layers_per_block=2, up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D")))
+    name = sgm_namer(unet)
+    assert name("down_blocks.1.attentions.0.transformer_blocks.0.attn1.to_q") == \
+        "input_blocks.4.1.transformer_blocks.0.attn1.to_q"
+    assert name("mid_block.attentions.0.transformer_blocks.9.attn2.to_out.0") == \
+        "middle_block.1.transformer_blocks.9.attn2.to_out.0"
+    assert name("up_blocks.0.attentions.2.transformer_blocks.0.ff.net.2") == \
+        "output_blocks.2.1.transformer_blocks.0.ff.net.2"
+    assert name("down_blocks.0.resnets.1.conv1") == "input_blocks.2.0.in_layers.2"  # LoCon

@@ -6,6 +6,8 @@ a range ``START:STOP:COUNT`` = COUNT evenly spaced values for the numeric kinds)
     lora:NAME:0,0.25,0.5,0.75,1     a LoRA's weight (NAME: a mix row's file name, or a file path)
     lora:NAME:0:1:5                 the same as a range
     on:NAME                         the LoRA off, then on (values "off,on" may be given explicitly)
+    file:NAME:FILE,FILE             the LoRA row NAME uses each file in turn (a file name without a
+                                    folder is looked for next to NAME's file: epochs of one training)
     blocks:NAME:ALL,INS,OUTD        LoRA Block Weight presets or quoted 17/12-value vectors
     prompt:cat,dog,fox              A1111's Prompt S/R: the first value is searched, each replaces it
     seed:1,2,3   steps:10:30:3   cfg:4,7   sampler:Euler,DDIM   checkpoint:PATH,PATH
@@ -49,13 +51,15 @@ class AxisKind(enum.Enum):
     CFG = "cfg"
     SAMPLER = "sampler"
     CHECKPOINT = "checkpoint"
+    LORA_FILE = "file"
 
     @property
     def needs_target(self) -> bool:
-        return self in (AxisKind.LORA_WEIGHT, AxisKind.LORA_ON, AxisKind.BLOCKS)
+        return self in (AxisKind.LORA_WEIGHT, AxisKind.LORA_ON, AxisKind.BLOCKS, AxisKind.LORA_FILE)
 
 
 _ALIASES = {"weight": AxisKind.LORA_WEIGHT, "lora-on": AxisKind.LORA_ON, "lbw": AxisKind.BLOCKS,
+            "lora-file": AxisKind.LORA_FILE, "epoch": AxisKind.LORA_FILE,
             "sr": AxisKind.PROMPT, "model": AxisKind.CHECKPOINT, **{k.value: k for k in AxisKind}}
 _NUMERIC = (AxisKind.LORA_WEIGHT, AxisKind.SEED, AxisKind.STEPS, AxisKind.CFG)
 _ON = {"on": True, "1": True, "true": True, "yes": True, "off": False, "0": False, "false": False, "no": False}
@@ -81,7 +85,8 @@ class Axis:
         name = self.target_name
         return {AxisKind.LORA_WEIGHT: name, AxisKind.LORA_ON: name, AxisKind.BLOCKS: f"{name} blocks",
                 AxisKind.PROMPT: "Prompt S/R", AxisKind.SEED: "Seed", AxisKind.STEPS: "Steps",
-                AxisKind.CFG: "CFG", AxisKind.SAMPLER: "Sampler", AxisKind.CHECKPOINT: "Checkpoint"}[self.kind]
+                AxisKind.CFG: "CFG", AxisKind.SAMPLER: "Sampler", AxisKind.CHECKPOINT: "Checkpoint",
+                AxisKind.LORA_FILE: f"{name} file"}[self.kind]
 
     def value_text(self, index: int) -> str:
         """The value as the axis syntax writes it (and the grid file records it)."""
@@ -94,6 +99,8 @@ class Axis:
             return f"{value:g}"
         if self.kind is AxisKind.CHECKPOINT:
             return model_name(str(value))
+        if self.kind is AxisKind.LORA_FILE:
+            return lora_name(str(value))
         return str(value)
 
     def label(self, index: int) -> str:
@@ -103,7 +110,7 @@ class Axis:
     def to_text(self) -> str:
         """This axis in the syntax ``parse_axis`` reads."""
         values = [self.value_text(i) for i in range(len(self.values))]
-        if self.kind is AxisKind.CHECKPOINT:  # keep full paths: the text is for this machine
+        if self.kind in (AxisKind.CHECKPOINT, AxisKind.LORA_FILE):  # full paths: the text is for this machine
             values = [str(v) for v in self.values]
         row = _csv_row(values)
         return f"{self.kind.value}:{self.target}:{row}" if self.kind.needs_target else f"{self.kind.value}:{row}"
@@ -214,7 +221,7 @@ def parse_value(kind: AxisKind, text: str) -> AxisValue:
             return parse_blocks_any(text)
         except BlockWeightError as err:
             raise GridAxisError(str(err)) from None
-    if kind in (AxisKind.PROMPT, AxisKind.CHECKPOINT):
+    if kind in (AxisKind.PROMPT, AxisKind.CHECKPOINT, AxisKind.LORA_FILE):
         return text
     if kind is AxisKind.SAMPLER:
         names = {name.lower(): name for name in SAMPLERS}
@@ -284,6 +291,17 @@ def parse_axis(text: str) -> Axis:
         raise GridAxisError(f"The {kind.value} axis has no values.")
     texts = _range(kind, rest.strip())
     return make_axis(kind, texts if texts is not None else _split_values(rest), target)
+
+
+def files_by_weight(files: list[Path], weights: tuple[float, ...] = (0.5, 0.75, 1.0)) -> GridSpec:
+    """X: each LoRA file in turn (the epochs of one training), Y: its weight. The row is the last
+    file; files next to it are named without their folder, so the axis text stays short."""
+    if not files:
+        raise GridAxisError("There are no LoRA files to compare.")
+    last = files[-1]
+    names = [f.stem if f.parent == last.parent and f.suffix == ".safetensors" else str(f) for f in files]
+    return GridSpec(make_axis(AxisKind.LORA_FILE, names, str(last)),
+                    make_axis(AxisKind.LORA_WEIGHT, [f"{w:g}" for w in weights], str(last)))
 
 
 def parse_spec(x: str, y: str | None = None, z: str | None = None) -> GridSpec:

@@ -57,6 +57,8 @@ def _apply(request: GenerationRequest, axis: Axis, index: int,
         loras = list(request.loras)
         if isinstance(value, tuple):  # blocks
             loras[row] = replace(loras[row], blocks=value, enabled=True)
+        elif kind is AxisKind.LORA_FILE:  # the cell names the file it used, not the row's first one
+            loras[row] = replace(loras[row], path=_lora_file(loras[row].path, str(value)), name="", enabled=True)
         elif kind is AxisKind.LORA_ON:
             loras[row] = replace(loras[row], enabled=bool(value))
         else:
@@ -77,6 +79,16 @@ def _apply(request: GenerationRequest, axis: Axis, index: int,
     if kind is AxisKind.SAMPLER:
         return replace(request, sampler=str(value))
     return replace(request, model=resolve_checkpoint(str(value)))
+
+
+def _lora_file(row: Path, value: str) -> Path:
+    """A file axis value: a path, or a bare name (``disc-000003``) of a file next to the row's file."""
+    path = Path(value).expanduser()
+    if not path.is_absolute() and len(path.parts) == 1:
+        path = row.parent / (value if path.suffix.lower() == ".safetensors" else f"{value}.safetensors")
+    if not path.is_file():
+        raise GridAxisError(f"LoRA file not found: {value[:200]}")
+    return path.resolve()
 
 
 def _checkpoint_path(value: str) -> Path:
@@ -108,14 +120,16 @@ def cells(spec: GridSpec, base: GenerationRequest,
         return checkpoints[value]
 
     nx, ny, nz = spec.shape
+    # File axes go last: the other axes find their LoRA row by the file it starts with.
+    slots = sorted(((a, i) for i, a in enumerate((spec.x, spec.y, spec.z)) if a is not None),
+                   key=lambda slot: slot[0].kind is AxisKind.LORA_FILE)
     out: list[GridCell] = []
     for z in range(nz):
         for y in range(ny):
             for x in range(nx):
                 request = base
-                for maybe, index in ((spec.x, x), (spec.y, y), (spec.z, z)):
-                    if maybe is not None:
-                        request = _apply(request, maybe, index, checkpoint)
+                for axis, slot in slots:
+                    request = _apply(request, axis, (x, y, z)[slot], checkpoint)
                 out.append(GridCell(x, y, z, request.validate()))
     order = {path: i for i, path in enumerate(dict.fromkeys(c.request.model for c in out))}
     out.sort(key=lambda c: (order[c.request.model], c.z, c.y, c.x))  # stable: z, y, x within a model

@@ -2,8 +2,11 @@
 
 Keys: ``lora_unet_<module path with _>.lora_down.weight`` / ``.lora_up.weight`` / ``.alpha`` for the
 UNet, ``lora_te_…`` (SDXL: ``lora_te1_…``, ``lora_te2_…``) for the text encoders, with kohya's
-``text_model_`` level. The header carries kohya's ``ss_*`` training metadata, ``sshs_model_hash``
-(the tensor-only "addnet" hash A1111 trusts) and Stability's ``modelspec.*`` keys.
+``text_model_`` level. The UNet path is diffusers' for SD 1.x/2.x (as kohya's sd-scripts write them)
+and the original sgm one for SDXL (``lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q``,
+as kohya's SDXL files and A1111/ComfyUI expect). The header carries kohya's ``ss_*`` training
+metadata, ``sshs_model_hash`` (the tensor-only "addnet" hash A1111 trusts) and Stability's
+``modelspec.*`` keys.
 
 Every file is written under a hidden temporary name in the target folder, flushed, then renamed:
 a full disk or a crash leaves the library without a half-written LoRA.
@@ -16,7 +19,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,9 +42,11 @@ def kohya_name(prefix: str, module: str) -> str:
     return prefix + module.replace(".", "_")
 
 
-def to_kohya(peft_state: Mapping[str, Any], prefix: str, alpha: float, text_encoder: bool = False) -> dict[str, Any]:
+def to_kohya(peft_state: Mapping[str, Any], prefix: str, alpha: float, text_encoder: bool = False,
+             rename: Callable[[str], str | None] | None = None) -> dict[str, Any]:
     """PEFT LoRA tensors (``<module>.lora_A.weight`` / ``.lora_B.weight``) as kohya tensors
-    (``<prefix><module>.lora_down.weight`` / ``.lora_up.weight`` / ``.alpha``), float32 on the CPU."""
+    (``<prefix><module>.lora_down.weight`` / ``.lora_up.weight`` / ``.alpha``), float32 on the CPU.
+    ``rename`` gives a module's name in the file (None: keep it), e.g. the SDXL UNet's sgm names."""
     import torch
 
     out: dict[str, Any] = {}
@@ -54,6 +59,8 @@ def to_kohya(peft_state: Mapping[str, Any], prefix: str, alpha: float, text_enco
                 module = module[len("base_model.model."):]
             if text_encoder and not module.startswith("text_model."):
                 module = "text_model." + module  # transformers 5 dropped the level kohya names keep
+            if rename is not None:
+                module = rename(module) or module
             name = kohya_name(prefix, module)
             out[name + kohya_part] = tensor.detach().to("cpu", torch.float32).contiguous()
             out[name + ".alpha"] = torch.tensor(float(alpha))

@@ -20,6 +20,7 @@ import io
 import logging
 import math
 import pickle
+import re
 import shutil
 import time
 import uuid
@@ -98,6 +99,25 @@ def epoch_file(config: TrainConfig, epoch: int, last: bool) -> Path:
     return Path(config.output_dir) / f"{stem}.safetensors"
 
 
+def saved_epochs(config: TrainConfig) -> list[Path]:
+    """The epoch files of ``config``'s run on disk, oldest first (the last epoch's file at the end)."""
+    folder = Path(config.output_dir)
+    pattern = re.compile(re.escape(config.output_name) + r"-[0-9]{6}\.safetensors")
+    try:
+        files = sorted(p for p in folder.iterdir() if pattern.fullmatch(p.name) and p.is_file())
+    except OSError:
+        files = []
+    final = epoch_file(config, 0, last=True)
+    return [*files, final] if final.is_file() else files
+
+
+def first_sample_prompt(config: TrainConfig, first_caption: str = "") -> str:
+    """The prompt of the first sample image: the first sample prompt, else the trigger word, else the
+    first picture's caption (the same one Compare epochs uses)."""
+    return (config.sample_prompts[0] if config.sample_prompts else "") or config.trigger_word or first_caption \
+        or "a picture"
+
+
 def has_checkpoint(config: TrainConfig) -> bool:
     return (checkpoint_dir(config) / STATE_FILE).is_file()
 
@@ -106,6 +126,16 @@ def model_family(pipe: Any) -> str:
     if getattr(pipe, "text_encoder_2", None) is not None:
         return "sdxl"
     return "sd2" if pipe.unet.config.cross_attention_dim == 1024 else "sd1"
+
+
+def sgm_namer(unet: Any) -> Callable[[str], str | None]:
+    """diffusers UNet module name → its original sgm (LDM) name, the one kohya's SDXL files use."""
+    from lorastudio.core.engine.adapter_keys import ldm_name
+
+    per = unet.config.layers_per_block
+    per = int(per[0] if isinstance(per, list | tuple) else per)
+    attention_up = frozenset(i for i, kind in enumerate(unet.config.up_block_types) if "CrossAttn" in kind)
+    return lambda name: ldm_name(name, per, attention_up)
 
 
 def bucket_step(pipe: Any) -> int:
@@ -341,7 +371,7 @@ def train(config: TrainConfig, on_progress: ProgressCallback | None = None, on_s
     for te in text_encoders:
         te.train(config.train_text_encoder)
 
-    prompts = config.sample_prompts or ((config.trigger_word or dataset.images[0].caption or "a picture"),)
+    prompts = config.sample_prompts or (first_sample_prompt(config, dataset.images[0].caption),)
     files: list[Path] = []
     last_png: bytes | None = None
     last_saved = start_epoch
@@ -361,7 +391,8 @@ def train(config: TrainConfig, on_progress: ProgressCallback | None = None, on_s
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
             unwrapped = accelerator.unwrap_model(train_unet)
-            tensors = to_kohya(get_peft_model_state_dict(unwrapped), "lora_unet_", config.alpha)
+            tensors = to_kohya(get_peft_model_state_dict(unwrapped), "lora_unet_", config.alpha,
+                               rename=sgm_namer(unwrapped) if family == "sdxl" else None)
             te_states = []
             if config.train_text_encoder:
                 prefixes = ("lora_te1_", "lora_te2_") if family == "sdxl" else ("lora_te_",)

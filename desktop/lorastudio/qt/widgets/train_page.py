@@ -1,9 +1,10 @@
 """Train an image LoRA: pick a folder, fix the captions, choose a preset, watch it learn.
 
 Left: the dataset (folder, caption grid, find/replace, trigger word, skipped files). Right: the
-settings with the VRAM estimate, Start/Cancel/Resume, the loss curve, the sample strip and the
-elapsed/remaining time. The scan and the training run in workers from ``qt/workers/threads``;
-the page only shows what they report.
+settings with the VRAM estimate, Start/Cancel/Resume/Compare epochs, the loss curve, the sample
+strip and the elapsed/remaining time. The scan (PIL only) runs in a worker from
+``qt/workers/threads``; the training is a queue job run by the engine process (torch never loads
+in the window's process): the page submits a ``TrainRequest`` and shows the updates of its job.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from lorastudio.core.cancel import CancelToken
+from lorastudio.core.backend.base import JobResult
 from lorastudio.core.errors import LoraStudioError
 from lorastudio.core.messages import Message
+from lorastudio.core.session.queue import Job, JobState
 from lorastudio.core.training.config import TrainConfig, base_bucket_step, read_config, write_config
 from lorastudio.core.training.dataset import (
     Dataset,
@@ -36,11 +38,21 @@ from lorastudio.core.training.dataset import (
     steps_per_epoch,
     write_caption,
 )
-from lorastudio.core.training.trainer import EpochSaved, TrainProgress, TrainResult, TrainSample, has_checkpoint
+from lorastudio.core.training.request import TrainRequest
+from lorastudio.core.training.trainer import (
+    EpochSaved,
+    TrainProgress,
+    TrainResult,
+    TrainSample,
+    first_sample_prompt,
+    has_checkpoint,
+    saved_epochs,
+)
 from lorastudio.qt.widgets.text_loss_curve import LossCurveWidget
 from lorastudio.qt.widgets.train_captions import CaptionGrid, make_thumbnails
 from lorastudio.qt.widgets.train_samples import SampleStrip
 from lorastudio.qt.widgets.train_settings import TrainSettingsPanel
+from lorastudio.qt.workers.engine_worker import EngineClient
 from lorastudio.qt.workers.threads import FunctionWorker, create_worker
 
 
@@ -48,15 +60,6 @@ def scan_with_thumbnails(folder: Path, resolution: int, base_model: str) -> tupl
     """Worker job: read the folder and make the crop thumbnails (QImage is fine off the GUI thread)."""
     dataset = scan_dataset(folder, resolution, base_bucket_step(Path(base_model)) if base_model else 64)
     return dataset, make_thumbnails(dataset)
-
-
-def run_training(config: TrainConfig, captions: dict[Path, str], resume: bool, cancel: CancelToken,
-                 report: Any) -> TrainResult:
-    """Worker job: every progress, sample and saved file goes out through ``report``."""
-    from lorastudio.core.training.trainer import train
-
-    return train(config, on_progress=report, on_sample=report, on_saved=report, cancel=cancel, resume=resume,
-                 captions=captions)
 
 
 def _clock(seconds: float) -> str:
@@ -68,19 +71,23 @@ def _clock(seconds: float) -> str:
 class TrainPage(QWidget):
     """Signals (GUI thread): message(str level, str text) — "info" or "error" for the notice bar;
     busy_changed(bool); epoch_saved(object Path) — a new LoRA file for the library;
-    training_finished(object TrainResult)."""
+    training_finished(object TrainResult) — also after a cancel; compare_requested(object
+    TrainConfig, object list[Path], str prompt) — the epoch files to compare in a grid."""
 
     message = Signal(str, str)
     busy_changed = Signal(bool)
     epoch_saved = Signal(object)
     training_finished = Signal(object)
+    compare_requested = Signal(object, object, str)
 
-    def __init__(self, parent: QWidget | None = None, *, has_gpu: bool = False,
+    def __init__(self, engine: EngineClient, parent: QWidget | None = None, *, has_gpu: bool = False,
                  default_output: Path | None = None) -> None:
         super().__init__(parent)
+        self.engine = engine
         self.dataset: Dataset | None = None
         self._scan: FunctionWorker | None = None
-        self._train: FunctionWorker | None = None
+        self._job_id: str | None = None  # the training job of this page, queued or running
+        self._stopped: TrainResult | None = None  # what a cancelled run kept (sent before it ends)
 
         self.folder = QLineEdit()
         self.folder.setPlaceholderText("A folder of png/jpg/webp pictures (name.txt next to each is its caption)")
@@ -109,6 +116,9 @@ class TrainPage(QWidget):
         self.resume_button.setToolTip("Continue from the last saved epoch")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
+        self.compare_button = QPushButton("Compare epochs")
+        self.compare_button.setToolTip("A grid of the saved epoch files × LoRA weight, on the base model, with the "
+                                       "first sample prompt and the training seed")
         load_button = QPushButton("Load config…")
         save_button = QPushButton("Save config…")
         self.progress = QProgressBar()
@@ -140,7 +150,7 @@ class TrainPage(QWidget):
         left_layout.addWidget(self.skipped)
 
         buttons = QHBoxLayout()
-        for w in (self.start_button, self.resume_button, self.cancel_button):
+        for w in (self.start_button, self.resume_button, self.cancel_button, self.compare_button):
             buttons.addWidget(w)
         buttons.addStretch(1)
         buttons.addWidget(load_button)
@@ -174,6 +184,12 @@ class TrainPage(QWidget):
         self.start_button.clicked.connect(self._on_start)
         self.resume_button.clicked.connect(self._on_resume)
         self.cancel_button.clicked.connect(self._on_cancel)
+        self.compare_button.clicked.connect(self._on_compare)
+        engine.job_update.connect(self._on_job_update)
+        engine.job_finished.connect(self._on_job_finished)
+        engine.job_failed.connect(self._on_job_failed)
+        engine.job_cancelled.connect(self._on_job_cancelled)
+        engine.queue_changed.connect(self._on_queue_changed)
         load_button.clicked.connect(self._on_load_config)
         save_button.clicked.connect(self._on_save_config)
         self._refresh_buttons()
@@ -181,7 +197,8 @@ class TrainPage(QWidget):
     # -- public -------------------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return self._train is not None
+        """A training job of this page is queued or running."""
+        return self._job_id is not None
 
     def load_folder(self, folder: Path) -> None:
         """Scan ``folder`` in a worker; the grid fills when it is done."""
@@ -199,39 +216,39 @@ class TrainPage(QWidget):
     def config(self) -> TrainConfig:
         return self.settings.config(self.folder.text().strip())
 
-    def start(self, resume: bool = False) -> None:
-        if self._train is not None:
-            return
+    def start(self, resume: bool = False) -> Job | None:
+        """Queue a training job for the current settings and captions (None when refused)."""
+        if self._job_id is not None:
+            return None
         try:
             config = self.config().validate()
         except LoraStudioError as err:
             self.message.emit("error", str(err))
-            return
+            return None
         self.curve.clear()
         self.samples.clear()
-        self.progress.setRange(0, 0)
-        self.progress.setFormat("loading the model…")
         self.time_label.setText("")
-        worker = create_worker(run_training, config, self.grid.captions(), resume)
-        worker.progress.connect(self._on_train_progress)
-        worker.returned.connect(self._on_train_returned)
-        worker.errored.connect(self._on_worker_errored)
-        worker.finished.connect(self._on_train_finished)
-        self._train = worker.start()
+        self._stopped = None
+        job = self.engine.submit(TrainRequest(config, tuple(self.grid.captions().items()), resume))
+        self._job_id = job.id
+        self._show_waiting()
         self._refresh_buttons()
         self.busy_changed.emit(True)
+        return job
 
     def cancel(self) -> None:
-        if self._train is not None:
-            self._train.cancel()
-            self.progress.setFormat("cancelling after this step…")
+        if self._job_id is not None:
+            self.engine.cancel(self._job_id)
+            if self._job_id is not None:  # still running: it stops after the current step
+                self.progress.setFormat("cancelling after this step…")
 
     def shutdown(self) -> None:
-        """Stop the workers before the window closes (a running QThread must not be destroyed)."""
-        for worker in (self._train, self._scan):
-            if worker is not None:
-                worker.cancel()
-                worker.wait()
+        """Stop the scan worker before the window closes (a running QThread must not be destroyed).
+        A training job belongs to the engine process, which the window stops; its saved epochs stay
+        and Resume continues from the last one."""
+        if self._scan is not None:
+            self._scan.cancel()
+            self._scan.wait()
 
     # -- slots --------------------------------------------------------------------------------
     @Slot(object)
@@ -255,9 +272,73 @@ class TrainPage(QWidget):
             self.summary.setText(message.text)
         self.message.emit("error", message.text)
 
+    # -- the training job (EngineClient signals, filtered on this page's job) ------------------
+    def _mine(self, job: object) -> bool:
+        return self._job_id is not None and isinstance(job, Job) and job.id == self._job_id
+
+    def _show_waiting(self) -> None:
+        job = self.engine.queue.get(self._job_id) if self._job_id else None
+        self.progress.setRange(0, 0)
+        self.progress.setFormat("loading the model…" if job is not None and job.state is JobState.RUNNING
+                                else "waiting in the queue…")
+
+    @Slot()
+    def _on_queue_changed(self) -> None:
+        if self._job_id is None:
+            return
+        job = self.engine.queue.get(self._job_id)
+        if job is None:  # removed from the queue before it ran
+            self._end("removed from the queue")
+        elif job.state is JobState.CANCELLED and not job.cancel_requested:
+            self._on_job_cancelled(job)  # cancelled while it waited: no engine event follows
+        elif job.state is JobState.RUNNING and self.progress.maximum() == 0:
+            self._show_waiting()
+
+    @Slot(object, object)
+    def _on_job_update(self, job: object, payload: object) -> None:
+        if self._mine(job):
+            self._on_train_progress(payload)
+
+    @Slot(object, object)
+    def _on_job_finished(self, job: object, result: object) -> None:
+        if not self._mine(job):
+            return
+        outcome = result.payload if isinstance(result, JobResult) else None
+        if isinstance(outcome, TrainResult):
+            self._on_train_returned(outcome)
+        self._end()
+
     @Slot(object)
+    def _on_job_failed(self, job: object) -> None:
+        # The sentence reaches the notice bar through the engine's message; the page keeps it too.
+        if self._mine(job):
+            self.time_label.setText(job.message if isinstance(job, Job) else "")
+            self._end("failed")
+
+    @Slot(object)
+    def _on_job_cancelled(self, job: object) -> None:
+        if not self._mine(job):
+            return
+        if self._stopped is not None:
+            self._on_train_returned(self._stopped)
+        else:
+            self.progress.setRange(0, 1)
+            self.progress.setFormat("cancelled")
+        self._end()
+
+    def _end(self, why: str = "stopped") -> None:
+        self._job_id = None
+        self._stopped = None
+        if self.progress.maximum() == 0:  # ended before the first step
+            self.progress.setRange(0, 1)
+            self.progress.setFormat(why)
+        self._refresh_buttons()
+        self.busy_changed.emit(False)
+
     def _on_train_progress(self, event: object) -> None:
-        if isinstance(event, TrainProgress):
+        if isinstance(event, TrainResult):  # a cancelled run's outcome, just before the job ends
+            self._stopped = event
+        elif isinstance(event, TrainProgress):
             self.curve.add_point(event.loss)
             self.progress.setRange(0, event.total_steps)
             self.progress.setValue(event.step)
@@ -270,7 +351,6 @@ class TrainPage(QWidget):
         elif isinstance(event, EpochSaved):
             self.epoch_saved.emit(event.path)
 
-    @Slot(object)
     def _on_train_returned(self, result: TrainResult) -> None:
         if result.cancelled:
             kept = (f"epoch {result.last_saved_epoch} is saved; Resume continues from there"
@@ -285,15 +365,6 @@ class TrainPage(QWidget):
         for note in result.notes:
             self.message.emit("info", note)
         self.training_finished.emit(result)
-
-    @Slot()
-    def _on_train_finished(self) -> None:
-        self._train = None
-        if self.progress.maximum() == 0:  # failed before the first step
-            self.progress.setRange(0, 1)
-            self.progress.setFormat("stopped")
-        self._refresh_buttons()
-        self.busy_changed.emit(False)
 
     @Slot()
     def _on_browse(self) -> None:
@@ -357,6 +428,16 @@ class TrainPage(QWidget):
         self.cancel()
 
     @Slot()
+    def _on_compare(self) -> None:
+        config = self.config()
+        files = saved_epochs(config)
+        if not files:
+            self.message.emit("error", "No epoch of this training is saved yet.")
+            return
+        caption = self.dataset.images[0].caption if self.dataset is not None and self.dataset.images else ""
+        self.compare_requested.emit(config, files, first_sample_prompt(config, caption))
+
+    @Slot()
     def _on_load_config(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Training config", "", "TOML (*.toml)")
         if not path:
@@ -380,10 +461,11 @@ class TrainPage(QWidget):
                 self.message.emit("error", f"The config could not be saved: {err.strerror or err}.")
 
     def _refresh_buttons(self) -> None:
-        running = self._train is not None
+        running = self._job_id is not None
         self.start_button.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         config = self.settings.config()
-        can_resume = bool(config.output_dir and config.output_name) and has_checkpoint(config)
-        self.resume_button.setEnabled(not running and can_resume)
+        named = bool(config.output_dir and config.output_name)
+        self.resume_button.setEnabled(not running and named and has_checkpoint(config))
+        self.compare_button.setEnabled(not running and named and bool(saved_epochs(config)))
         self.save_captions_button.setEnabled(bool(self.grid.edited()))
