@@ -1,7 +1,8 @@
 """ComfyUI backend overhead and pool speed-up against the stand-in (no GPU needed).
 
 Prints, for a batch of N 64x64 images: the client-side overhead per image (a stand-in that renders
-instantly), and the wall time on one server vs a pool of two when each step takes --step-ms.
+instantly), and the wall time on one server vs a pool of two when each step takes --step-ms; then the
+same for N one-image jobs queued through the session's JobRunner (each job to the first idle server).
 
     .venv/bin/python tests/benchmarks/bench_comfyui.py [--images 6] [--steps 20] [--step-ms 10]
 """
@@ -13,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
@@ -42,6 +44,27 @@ def run(backend: Backend, request: GenerationRequest) -> float:
     return elapsed
 
 
+def run_queue(backend: Backend, requests: list[GenerationRequest]) -> float:
+    """Queue ``requests`` as separate jobs and run them as the window does (events applied on one
+    thread); the wall time until the last result is saved."""
+    import queue as queues
+
+    from lorastudio.core.session.queue import JobQueue
+    from lorastudio.core.session.runner import JobRunner
+
+    events: queues.Queue[object] = queues.Queue()
+    backend.set_listener(events.put)
+    jobs = JobQueue()
+    runner = JobRunner(jobs, backend, Path(tempfile.mkdtemp()))
+    start = time.perf_counter()
+    for request in requests:
+        jobs.add(request)
+    runner.pump()
+    while runner.busy or jobs.pending():
+        runner.handle(events.get(timeout=600))  # type: ignore[arg-type]
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--images", type=int, default=6)
@@ -68,6 +91,12 @@ def main() -> None:
         ideal = args.images * args.steps * args.step_ms / 1000
         print(f"{args.images} images x {args.steps} steps x {args.step_ms:g} ms: one server {one:.2f} s "
               f"(pure GPU time {ideal:.2f} s), pool of two {two:.2f} s, speed-up {one / two:.2f}x")
+        queued = [replace(request, seed=4000 + 10 * i, batch_count=1) for i in range(args.images)]
+        one_q = run_queue(ComfyUIBackend(servers[0].url), queued)
+        two_q = run_queue(PoolBackend([ComfyUIBackend(s.url) for s in servers]),
+                          [r.with_seed(r.seed + 5000) for r in queued])
+        print(f"{args.images} queued one-image jobs: one server {one_q:.2f} s, pool of two {two_q:.2f} s, "
+              f"speed-up {one_q / two_q:.2f}x")
     finally:
         for s in servers:
             s.close()

@@ -13,7 +13,10 @@ final ``executing {node: null}``, ``/view``, and ``/ws?clientId=`` with ``status
 Test knobs: ``hold`` (clear it to keep prompts pending), ``drop_at_step`` (close every connection
 and forget the job, like a crash), ``garbage`` ("ws", "history", "view", "object_info"),
 ``fail_at`` (a node type that raises), ``lose_prompts`` (accept prompts, never run them),
-``token`` (require a bearer token, as a proxy would).
+``token`` (require a bearer token, as a proxy would), ``upload`` (the upload route of
+comfyui-tooling-nodes, ``PUT /api/etn/upload/{folder_name}/{filename}``, with its api.py checks and
+answers: 400 for an unknown folder or a refused file name, 200 "cached" when the file is there, 201
+"success" once stored; without it a PUT gets 405, as from ComfyUI's aiohttp router).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import base64
 import hashlib
 import io
 import json
+import re
 import socket
 import struct
 import threading
@@ -68,7 +72,8 @@ class _WsConn:
 class FakeComfyUI:
     def __init__(self, output_dir: Path, checkpoints: tuple[str, ...] = ("tiny.safetensors",),
                  loras: tuple[str, ...] = (), vaes: tuple[str, ...] = (), token: str | None = None,
-                 step_delay: float = 0.005, device: str = "cuda:0 NVIDIA Fake 24GB : cudaMallocAsync") -> None:
+                 step_delay: float = 0.005, device: str = "cuda:0 NVIDIA Fake 24GB : cudaMallocAsync",
+                 upload: bool = False) -> None:
         self.output_dir = output_dir
         output_dir.mkdir(parents=True, exist_ok=True)
         self.checkpoints, self.loras, self.vaes = list(checkpoints), list(loras), list(vaes)
@@ -82,6 +87,8 @@ class FakeComfyUI:
         self.garbage: str | None = None
         self.fail_at: str | None = None
         self.lose_prompts = False
+        self.upload = upload
+        self.uploads: dict[str, bytes] = {}  # "folder/filename" → the bytes received
         self.prompts: list[dict[str, Any]] = []  # POST /prompt bodies, in order
         self.interrupts: list[dict[str, Any]] = []
         self.deletes: list[str] = []
@@ -375,6 +382,48 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(404, b"")
         else:
             self._reply(404, b"")
+
+    def do_PUT(self) -> None:
+        fake = self.server_fake
+        if not self._authorized():
+            return
+        path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+        match = re.fullmatch(r"/api/etn/upload/([^/]+)/([^/]+)", path)
+        if not fake.upload or match is None:
+            self.close_connection = True
+            self._reply(405, b"405: Method Not Allowed", "text/plain")
+            return
+        folder, filename = match.groups()
+        lists = {"checkpoints": fake.checkpoints, "loras": fake.loras, "vae": fake.vaes}
+        # api.py's has_invalid_folder_name and has_invalid_filename, in its order
+        error = None
+        if folder not in (*lists, "embeddings", "upscale_models", "controlnet", "clip", "unet"):
+            error = f"Invalid folder path, must be one of {', '.join(lists)}"
+        elif not filename.lower().endswith((".sft", ".safetensors")):
+            error = "File extension must be .safetensors"
+        elif not filename.strip() or len(filename) > 255 or any(c in filename for c in ("..", "\\", "\0")) \
+                or filename.startswith(".") or not re.match(r"^[a-zA-Z0-9_\-. ]+$", filename):
+            error = "Invalid filename"
+        if error is not None:
+            self.close_connection = True  # the route answers before reading the body
+            self._json({"error": error}, 400)
+            return
+        names = lists.get(folder)
+        if names is not None and filename in names:
+            self.close_connection = True
+            self._json({"status": "cached"}, 200)
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        data = bytearray()
+        while len(data) < length:
+            chunk = self.rfile.read(min(65536, length - len(data)))
+            if not chunk:
+                break
+            data.extend(chunk)
+        fake.uploads[f"{folder}/{filename}"] = bytes(data)
+        if names is not None:
+            names.append(filename)  # ComfyUI lists a new file in its folder on the next /object_info
+        self._json({"status": "success"}, 201)
 
     def do_POST(self) -> None:
         fake = self.server_fake

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lorastudio.core.backend.base import Backend, JobRequest, JobResult, JobStarted, ModelList
+from lorastudio.core.backend.base import Backend, JobProgress, JobRequest, JobResult, JobStarted, ModelList
 from lorastudio.core.backend.comfyui.pool import PoolBackend
 from lorastudio.core.engine.request import GenerationRequest
 from lorastudio.core.errors import InvalidRequest
@@ -81,4 +81,47 @@ def test_a_backend_that_is_gone_falls_back_to_this_computer(qtbot, tmp_path: Pat
         client.choose_backend(gone)
     assert said.args[0].text == "The backend 'x' is no longer configured."
     assert client.current_backend is local
+    client.shutdown()
+
+
+class TwoSlots(Backend):
+    """Takes two jobs at once (like a pool of two servers); the test reports for it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running: list[str] = []
+
+    @property
+    def busy(self) -> bool:
+        return len(self.running) >= 2
+
+    def submit(self, job_id: str, request: JobRequest) -> None:
+        self.running.append(job_id)
+
+    def cancel(self, job_id: str) -> None:
+        pass
+
+    def list_models(self) -> ModelList:
+        return ModelList()
+
+
+def test_with_two_jobs_running_the_panel_follows_the_earliest(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    local, pool = InstantBackend("local"), TwoSlots()
+    client = EngineClient(local, JobQueue(), tmp_path)
+    client.choose_backend(lambda: pool)
+    started: list[str] = []
+    progress: list[int] = []
+    client.started.connect(lambda job: started.append(job.id))
+    client.progress.connect(lambda step, total, elapsed: progress.append(step))
+    a, b = client.generate(_request()), client.generate(_request())
+    assert pool.running == [a.id, b.id]  # both at once
+    assert started == [a.id]
+    pool.emit(JobProgress(b.id, 3, 4))  # the later job's progress does not move the bar
+    pool.emit(JobProgress(a.id, 1, 4))
+    assert progress == [1]
+    pool.running.remove(a.id)
+    pool.emit(JobResult(a.id))
+    pool.emit(JobProgress(b.id, 4, 4))  # now b is the earliest: it is said to start, then its step shows
+    assert started == [a.id, b.id]
+    assert progress == [1, 4]
     client.shutdown()

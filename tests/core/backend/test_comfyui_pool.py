@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import sys
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +17,24 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "helpers"))
 from fake_comfyui import FakeComfyUI, write_checkpoint, write_kohya_lora
 
-from lorastudio.core.backend.base import BackendEvent, JobCancelled, JobFailed, JobProgress, JobResult
+from lorastudio.core.backend.base import (
+    Backend,
+    BackendEvent,
+    ImageResult,
+    JobCancelled,
+    JobFailed,
+    JobProgress,
+    JobRequest,
+    JobResult,
+    JobStarted,
+    ModelList,
+)
 from lorastudio.core.backend.comfyui.backend import ComfyUIBackend
 from lorastudio.core.backend.comfyui.pool import PoolBackend
 from lorastudio.core.engine.request import GenerationRequest, LoraSpec
 from lorastudio.core.messages import MessageKind
 from lorastudio.core.metadata.infotext import parse_infotext
-from lorastudio.core.session.queue import JobQueue
+from lorastudio.core.session.queue import JobQueue, JobState
 from lorastudio.core.session.runner import JobRunner
 
 FINAL = (JobResult, JobFailed, JobCancelled)
@@ -170,3 +183,134 @@ def test_the_session_runner_drives_the_pool(servers: list[FakeComfyUI], files: d
     assert finished.wait(30)
     pngs = sorted((tmp_path / "outputs").glob("*.png"))
     assert [p.name.split("-", 1)[1] for p in pngs] == [f"{s}.png" for s in range(100, 106)]
+
+
+def _run_queue(runner: JobRunner, pool: PoolBackend, queue: JobQueue, timeout: float = 60.0) -> int:
+    """Apply the backends' events on this thread (as the window does on its GUI thread) until the
+    queue is empty; returns the most jobs that were on the servers at once."""
+    import queue as queues
+
+    events: queues.Queue[BackendEvent] = queues.Queue()
+    pool.set_listener(events.put)
+    on_servers: set[str] = set()
+    most = 0
+    runner.pump()
+    deadline = time.monotonic() + timeout
+    while runner.busy or queue.pending():
+        assert time.monotonic() < deadline, [(j.label, j.state) for j in queue.jobs()]
+        try:
+            event = events.get(timeout=0.5)
+        except queues.Empty:
+            continue
+        if isinstance(event, JobStarted):
+            on_servers.add(event.job_id)
+        elif isinstance(event, FINAL):
+            on_servers.discard(event.job_id)
+        most = max(most, len(on_servers))
+        runner.handle(event)
+    return most
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_queued_jobs_spread_over_idle_servers_and_finish_in_queue_order(
+        servers: list[FakeComfyUI], files: dict[str, Path], tmp_path: Path, drop: bool) -> None:
+    servers[0].step_delay = 0.25  # the first job lands on the slow server: the next two finish first
+    if drop:
+        servers[1].drop_at_step = 2  # and the fast one goes away during its first job
+    pool, _ = pool_of(servers)
+    queue = JobQueue()
+    runner = JobRunner(queue, pool, tmp_path / "outputs")
+    done: list[str] = []
+    runner.finished.connect(lambda f: done.append(f.job.id))
+    request = replace(six_cells(files), batch_count=1)
+    jobs = [queue.add(replace(request, seed=10 * (i + 1))) for i in range(3)]
+
+    most = _run_queue(runner, pool, queue)
+
+    assert most == 2  # two servers: two jobs at once
+    assert done == [j.id for j in jobs]  # reported in queue order, whoever finished first
+    assert all(queue.get(j.id).state is JobState.DONE for j in jobs)  # type: ignore[union-attr]
+    pngs = sorted((tmp_path / "outputs").glob("*.png"))
+    assert [p.name for p in pngs] == ["00001-10.png", "00002-20.png", "00003-30.png"]  # history order
+    assert sum(len(s.executed) for s in servers) == 3
+    if drop:  # the job the fast server dropped ran again on the slow one
+        seeds = [n["inputs"]["seed"] for p in servers[0].prompts for n in p["prompt"].values()
+                 if n["class_type"] == "KSampler"]
+        assert 20 in seeds
+
+
+class TwoSlots(Backend):
+    """Takes two jobs at once; the test ends them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running: list[str] = []
+        self.cancelled: list[str] = []
+
+    @property
+    def busy(self) -> bool:
+        return len(self.running) >= 2
+
+    def submit(self, job_id: str, request: JobRequest) -> None:
+        self.running.append(job_id)
+
+    def cancel(self, job_id: str) -> None:
+        self.cancelled.append(job_id)
+
+    def list_models(self) -> ModelList:
+        return ModelList()
+
+    def end(self, event: BackendEvent) -> BackendEvent:
+        self.running.remove(event.job_id)  # type: ignore[union-attr]
+        return event
+
+
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_result_waits_for_earlier_jobs_and_a_failure_or_cancel_releases_it(tmp_path: Path) -> None:
+    backend, queue = TwoSlots(), JobQueue()
+    runner = JobRunner(queue, backend, tmp_path)
+    done: list[str] = []
+    runner.finished.connect(lambda f: done.append(f.job.id))
+    a, b, c, d = (queue.add(GenerationRequest(model=Path("/m"), prompt=p, seed=i)) for i, p in enumerate("abcd"))
+    runner.pump()
+    assert backend.running == [a.id, b.id]
+    assert runner.running() == [queue.get(a.id), queue.get(b.id)]  # in start order
+    runner.handle(backend.end(JobResult(b.id, (ImageResult(_png(), 1),))))
+    assert done == []  # b waits for a
+    assert backend.running == [a.id, c.id]
+    runner.handle(backend.end(JobFailed(a.id, MessageKind.ENGINE_CRASHED, "The server went away.")))
+    assert done == [b.id]  # a's failure releases b
+    assert queue.get(a.id).state is JobState.FAILED  # type: ignore[union-attr]
+    assert backend.running == [c.id, d.id]
+
+    runner.handle(backend.end(JobResult(d.id, (ImageResult(_png(), 3),))))
+    runner.cancel(d.id)  # finished but held: its result is dropped, nothing waits for it
+    assert queue.get(d.id).state is JobState.CANCELLED  # type: ignore[union-attr]
+    runner.cancel()  # every running job
+    assert backend.cancelled == [c.id]
+    runner.handle(backend.end(JobCancelled(c.id)))
+    assert done == [b.id]
+    assert not runner.busy
+
+
+@dataclass(frozen=True)
+class _LocalOnly:
+    job_label = "Train"
+    local_only = True
+
+
+def test_a_local_only_job_in_the_pool_waits_for_this_computer(servers: list[FakeComfyUI]) -> None:
+    local = TwoSlots()
+    pool = PoolBackend([ComfyUIBackend(servers[0].url, name="box0"), local])
+    rec = Recorder()
+    pool.set_listener(rec)
+    pool.submit("train", _LocalOnly())  # type: ignore[arg-type]
+    assert local.running == ["train#0#0"]  # not the idle server: it cannot train
+    assert servers[0].prompts == []
+    local.emit(local.end(JobResult("train#0#0")))
+    assert isinstance(rec.final(), JobResult)

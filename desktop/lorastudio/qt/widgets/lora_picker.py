@@ -1,7 +1,9 @@
-"""A searchable picker of the library's LoRAs; incompatible ones are flagged, not hidden."""
+"""A searchable picker of the library's LoRAs; incompatible ones, and ones the chosen backend
+lacks, are flagged, not hidden."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Slot
@@ -12,6 +14,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -22,7 +25,9 @@ from lorastudio.qt.theme import warning_color
 
 
 class LoraPickerDialog(QDialog):
-    def __init__(self, loras: list[FileInfo], model_base: BaseArch | None, parent: QWidget | None = None) -> None:
+    def __init__(self, loras: list[FileInfo], model_base: BaseArch | None, parent: QWidget | None = None,
+                 remote_note: Callable[[Path], str] | None = None) -> None:
+        """``remote_note(path)``: "not on studio-pc" for a LoRA the chosen backend lacks, else ""."""
         super().__init__(parent)
         self.setWindowTitle("Add LoRA")
         self.resize(460, 480)
@@ -39,6 +44,7 @@ class LoraPickerDialog(QDialog):
         lay.addWidget(self.list, 1)
         lay.addWidget(self.hint)
         lay.addWidget(buttons)
+        warn = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
         for info in sorted(loras, key=lambda i: (i.title or i.path.stem).lower()):
             name = info.title or info.path.stem
             incompatible = model_base not in (None, BaseArch.UNKNOWN) and info.base not in (
@@ -50,6 +56,11 @@ class LoraPickerDialog(QDialog):
             item.setData(Qt.ItemDataRole.UserRole, str(info.path))
             item.setData(Qt.ItemDataRole.UserRole + 1, " ".join((name, *info.trigger_words)).lower())
             item.setToolTip(str(info.path))
+            note = remote_note(info.path) if remote_note else ""
+            if note:
+                item.setText(f"{label}  — {note}")
+                item.setIcon(warn)
+                item.setToolTip(f"{note[:1].upper()}{note[1:]}: {info.path}")
             if incompatible:
                 item.setForeground(warning_color(self.palette()))
             self.list.addItem(item)

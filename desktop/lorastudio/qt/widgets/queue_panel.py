@@ -54,6 +54,10 @@ class QueuePanel(QWidget):
         self.list.setAccessibleName("Job queue")
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.list.setUniformItemSizes(True)
+        # Finished jobs must not take the mixer's rows (issue 16, item 5): two lines at least, the
+        # rest scrolls; a long label elides instead of adding a horizontal scroll bar.
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.list.setMinimumHeight(2 * self.list.fontMetrics().height() + 2 * self.list.frameWidth() + 6)
         self.summary = ElidedLabel("")
         self.summary.setObjectName("muted")
         # Tool buttons: the row must fit the right column at 1024×700 (issue 16, item 12).
@@ -139,9 +143,11 @@ class QueuePanel(QWidget):
         if current is not None:
             self.select_job(current.id)
         waiting = len(self.queue.pending())
-        running = self.queue.running() is not None
-        self.summary.setText(f"{'1 running, ' if running else ''}{waiting} waiting" if running or waiting
-                             else "empty")
+        running = sum(j.state is JobState.RUNNING for j in self.queue.jobs())  # several on "Any free backend"
+        finished = sum(j.state.finished for j in self.queue.jobs())
+        parts = ([f"{running} running"] if running else []) + ([f"{waiting} waiting"] if waiting else [])
+        parts += [f"{finished} finished"] if finished else []  # not "empty" above a list of done jobs
+        self.summary.setText(", ".join(parts) or "empty")
         # An empty queue is one line: the mixer above keeps the height (issue 16, item 5).
         has_jobs = self.list.count() > 0
         self.list.setVisible(has_jobs)

@@ -112,6 +112,9 @@ class ComfyUIBackend(Backend):
             if isinstance(request, BuildDemo):
                 self.emit(JobFailed(job_id, MessageKind.GENERAL, "The demo library is built on this computer only."))
                 return
+            if not isinstance(request, GenerationRequest):  # training, text: local-only jobs
+                self.emit(JobFailed(job_id, MessageKind.GENERAL, "This job runs on this computer only."))
+                return
             job = _Job(job_id, request)
             self._job = job
             self._thread = threading.Thread(target=self._run, args=(job,), name=f"comfyui-{self.name}", daemon=True)

@@ -14,6 +14,7 @@ import struct
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,6 +130,33 @@ class ComfyClient:
         if len(data) > limit:
             raise RemoteError(f"The ComfyUI server at {self.label} sent a reply larger than {limit // 2**20} MB.")
         return bytes(data)
+
+    def put_stream(self, path: str, chunks: Iterable[bytes], length: int,
+                   timeout: float | None = None) -> tuple[int, Any]:
+        """PUT ``length`` bytes from ``chunks`` (a file sent piece by piece); (status, JSON or None).
+        An exception raised by ``chunks`` (a cancel) ends the request and propagates."""
+        headers = self._headers()
+        headers["Content-Type"] = "application/octet-stream"
+        headers["Content-Length"] = str(length)
+        req = urllib.request.Request(self.url + path, data=chunks, method="PUT", headers=headers)
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(req, timeout=timeout or self.timeout) as resp:
+                status, payload = resp.status, self._read(resp, SMALL_JSON_LIMIT)
+        except urllib.error.HTTPError as err:
+            try:
+                payload = self._read(err, SMALL_JSON_LIMIT)
+            except RemoteError:
+                payload = b""
+            finally:
+                err.close()
+            status = err.code
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            raise RemoteUnreachable(f"The ComfyUI server at {self.label} did not answer ({_reason(err)}).") from None
+        try:
+            return status, loads_json(payload, SMALL_JSON_LIMIT) if payload.strip() else None
+        except UntrustedJsonError:
+            return status, None
 
     def get_json(self, path: str, limit: int = SMALL_JSON_LIMIT, query: dict[str, str] | None = None) -> Any:
         status, body = self.request("GET", path, limit=limit, query=query)

@@ -30,7 +30,9 @@ from lorastudio.core.backend.base import (
     JobStarted,
     Listener,
     ModelList,
+    runs_locally,
 )
+from lorastudio.core.backend.comfyui.backend import ComfyUIBackend
 from lorastudio.core.engine.request import GenerationRequest
 from lorastudio.core.messages import MessageKind
 
@@ -148,7 +150,8 @@ class PoolBackend(Backend):
                 job = self._jobs.get(unit.job_id)
                 if unit not in self._pending or job is None or job.ended:
                     continue  # its job failed earlier in this loop
-                usable = [m for m in self.members if id(m) not in job.excluded]
+                usable = [m for m in self.members if id(m) not in job.excluded
+                          and not (runs_locally(unit.request) and isinstance(m, ComfyUIBackend))]
                 if not usable:
                     self._pending.remove(unit)
                     events.extend(self._fail_job(job, MessageKind.ENGINE_CRASHED,
