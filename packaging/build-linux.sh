@@ -3,8 +3,9 @@
 #
 #   packaging/build-linux.sh
 #
-# 1. a build venv (build/venv) with CPU torch, this project (pip install .) and PyInstaller;
-# 2. the one-dir bundle dist/lorastudio/ (packaging/lorastudio.spec);
+# 1. a build venv (build/venv) with this project's window (pip install .: no torch) and PyInstaller;
+# 2. the one-dir bundle dist/lorastudio/ (packaging/lorastudio.spec): the window, uv and the
+#    engine's sources; the engine runtime (torch...) is set up by the app on first use;
 # 3. dist/LoRA-Studio-<version>-linux-x86_64.tar.gz (portable: extract, run ./lorastudio);
 # 4. dist/lorastudio_<version>_amd64.deb (/opt/lorastudio, /usr/bin/lorastudio, menu entry, icons).
 #
@@ -12,9 +13,6 @@
 # Environment knobs:
 #   PYTHON=python3.11          interpreter for the build venv
 #   BUILD_VENV=build/venv      reuse or create this venv
-#   TORCH_SPEC=torch==2.13.0   the torch to bundle (CPU)
-#   TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu   where the CPU wheel comes from; set it
-#                              empty to use pip's configured index (a local mirror or wheelhouse)
 #   SKIP_BUNDLE=1              keep an existing dist/lorastudio/ and only redo the archives
 #   DEB_COMPRESSION=gzip       or zstd (-3); gzip installs on every dpkg, zstd needs dpkg >= 1.21.18
 set -euo pipefail
@@ -23,8 +21,6 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 PYTHON="${PYTHON:-python3.11}"
 BUILD_VENV="${BUILD_VENV:-build/venv}"
-TORCH_SPEC="${TORCH_SPEC:-torch==2.13.0}"
-TORCH_INDEX_URL="${TORCH_INDEX_URL-https://download.pytorch.org/whl/cpu}"
 DEB_COMPRESSION="${DEB_COMPRESSION:-gzip}"
 APP_ID="io.github.lorastudio.LoRAStudio"
 version="$(sed -n 's/^__version__ = "\(.*\)"/\1/p' desktop/lorastudio/__init__.py)"
@@ -49,13 +45,7 @@ if [[ "${SKIP_BUNDLE:-0}" != 1 ]]; then
     step "build venv $BUILD_VENV"
     [[ -x "$BUILD_VENV/bin/python" ]] || "$PYTHON" -m venv "$BUILD_VENV"
     pip=("$BUILD_VENV/bin/python" -m pip install --quiet)
-    if [[ -n "$TORCH_INDEX_URL" ]]; then
-        "${pip[@]}" "$TORCH_SPEC" --index-url "$TORCH_INDEX_URL"
-    else
-        "${pip[@]}" "$TORCH_SPEC"
-    fi
     "${pip[@]}" . "pyinstaller==6.22.3" "pyinstaller-hooks-contrib==2026.9"
-    "$BUILD_VENV/bin/python" -c 'import torch; assert torch.version.cuda is None, "bundle CPU torch only"'
 
     step "freeze (PyInstaller one-dir)"
     t0=$(seconds)

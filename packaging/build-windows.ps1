@@ -4,7 +4,7 @@
 
     pwsh packaging/build-windows.ps1 [-TestInstall]
 
-  1. a build venv (build\venv) with CPU torch, this project (pip install .) and PyInstaller;
+  1. a build venv (build\venv) with this project's window (pip install .: no torch) and PyInstaller;
   2. the one-dir bundle dist\lorastudio\ (packaging\lorastudio.spec): "LoRA Studio.exe"
      (windowed) and lorastudio.exe (console), then `lorastudio.exe --self-test` on it;
   3. dist\LoRA-Studio-<version>-setup.exe with NSIS (packaging\windows\lorastudio.nsi).
@@ -16,8 +16,6 @@
 #>
 param(
     [string]$Python = "",
-    [string]$TorchSpec = "torch==2.13.0",
-    [string]$TorchIndexUrl = "https://download.pytorch.org/whl/cpu",
     [switch]$TestInstall
 )
 $ErrorActionPreference = "Stop"
@@ -46,8 +44,6 @@ if (-not (Test-Path $venvPython)) {
     else { Invoke-Native py -3.11 -m venv build\venv }
 }
 $pipArgs = @("-m", "pip", "install", "--quiet")
-if ($TorchIndexUrl) { Invoke-Native $venvPython @pipArgs $TorchSpec --index-url $TorchIndexUrl }
-else { Invoke-Native $venvPython @pipArgs $TorchSpec }
 Invoke-Native $venvPython @pipArgs . "pyinstaller==6.22.3" "pyinstaller-hooks-contrib==2026.9"
 
 Write-Host "== freeze (PyInstaller one-dir)"

@@ -4,11 +4,16 @@
 #   2. --self-test on the frozen bundle, offscreen
 #   3. the frozen app under Xvfb: wait for its real window, take a screenshot, close it
 #   4. the .tar.gz lists the whole bundle
-#   5. dpkg -i the .deb, check what it installed, `lorastudio --self-test` from PATH, remove it
+#   5. dpkg -i the .deb, check what it installed, `lorastudio --self-test` from PATH (the window
+#      half; no engine runtime yet), then the first-run engine runtime install from a local wheel
+#      folder (`lorastudio runtime install --find-links`), the self-test again (now the engine half:
+#      the demo model generated in the engine process started from that runtime), remove it
 # Prints sizes and timings. Needs root (or sudo) for step 5, and: xvfb xauth x11-utils imagemagick
 # desktop-file-utils appstream plus the Qt xcb libraries (see the .deb's Depends).
 #   SCREENSHOT=dist/frozen-app.png   where the window screenshot goes
 #   WINDOW_TIMEOUT=120               seconds to wait for the window
+#   WHEELHOUSE=dir                   wheels for the engine runtime (default: built offline by
+#                                    tests/helpers/wheelhouse.py from .venv and /opt/wheels' torch)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -102,7 +107,22 @@ else
     t=$(now)
     (cd / && isolated env QT_QPA_PLATFORM=offscreen lorastudio --self-test) | tee "$work/selftest-deb.txt"
     grep -q "^self-test passed" "$work/selftest-deb.txt" || fail "installed self-test"
-    note "installed lorastudio --self-test" "$(since "$t")"
+    grep -q "^skip engine process: no engine runtime" "$work/selftest-deb.txt" || fail "engine half not skipped"
+    note "installed --self-test (window half)" "$(since "$t")"
+    wheelhouse="${WHEELHOUSE:-}"
+    if [[ -z "$wheelhouse" ]]; then
+        t=$(now)
+        wheelhouse="$(PYTHONPATH="$repo/desktop" "$repo/.venv/bin/python" "$repo/tests/helpers/wheelhouse.py")"
+        note "wheelhouse (offline)" "$(since "$t")"
+    fi
+    t=$(now)
+    (cd / && isolated lorastudio runtime install --backend cpu --find-links "$wheelhouse")
+    note "runtime install (local wheels)" "$(since "$t")"
+    note "engine runtime size" "$(du -sh "$work/data/runtime" | cut -f1)"
+    t=$(now)
+    (cd / && isolated env QT_QPA_PLATFORM=offscreen lorastudio --self-test) | tee "$work/selftest-engine.txt"
+    grep -q "^ok   generate with LoRA" "$work/selftest-engine.txt" || fail "generation from the engine runtime"
+    note "installed --self-test (both halves)" "$(since "$t")"
     t=$(now)
     as_root dpkg --purge lorastudio
     note "dpkg --purge" "$(since "$t")"

@@ -31,7 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, qt_args = parser.parse_known_args(argv)
     import multiprocessing
 
-    multiprocessing.freeze_support()  # a frozen build starts the engine process from this executable
+    multiprocessing.freeze_support()  # a frozen build spawns the library scan pool from this executable
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 

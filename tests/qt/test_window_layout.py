@@ -13,7 +13,7 @@ import pytest
 from PIL import Image, PngImagePlugin
 from PySide6.QtWidgets import QApplication, QScrollArea, QWidget
 
-from lorastudio.core.engine.request import LoraSpec
+from lorastudio.core.engine.request import GenerationRequest, LoraSpec
 from lorastudio.core.library.catalog import Catalog
 from lorastudio.core.library.scanner import hash_pending, scan
 from lorastudio.core.paths import DataDir
@@ -102,6 +102,7 @@ def test_mixer_shows_four_rows_and_scrolls_to_a_new_one(qtbot, window: MainWindo
         copy = window.data.loras / f"extra-{i}.safetensors"
         shutil.copy(loras[0], copy)
         window.mix_state.set_mix(window.mix_state.mix.added(LoraSpec(path=copy, weight=0.5, name=f"Extra {i}")))
+    _finished_job(window)  # after the first image the queue lists it: still four rows
     qtbot.wait(50)
     viewport = window.mixer.scroll.viewport()
     rows = window.mixer.rows
@@ -121,10 +122,21 @@ def test_mixer_shows_four_rows_and_scrolls_to_a_new_one(qtbot, window: MainWindo
     qtbot.waitUntil(lambda: newest.visibleRegion().boundingRect().height() == newest.height(), timeout=2_000)
 
 
+def _finished_job(window: MainWindow) -> None:
+    """A done job in the queue: its list and buttons show (the queue is one line when empty)."""
+    queue = window.session.queue
+    job = queue.add(GenerationRequest(model=Path("/m"), prompt="a lighthouse at dusk, ink wash " * 4,
+                                      width=128, height=128, steps=8))
+    queue.mark_running(job.id)
+    queue.mark_done(job.id)
+    window.queue_panel.refresh()
+
+
 def test_everything_is_whole_at_the_minimum_size(qtbot, window: MainWindow) -> None:  # type: ignore[no-untyped-def]
     path = _result_image(window.data.outputs)
     window.history.add_results([path])
     window.history.select_path(str(path))
+    _finished_job(window)
     window.library.select_path(str(sorted(window.data.loras.glob("demo-*.safetensors"))[0]))
     window.resize(1024, 700)
     qtbot.wait(100)
@@ -132,11 +144,50 @@ def test_everything_is_whole_at_the_minimum_size(qtbot, window: MainWindow) -> N
     history = window.history
     cut = [name for name, widget in (
         ("History Delete…", history.delete_button),
+        ("History Compare", history.compare_button),
+        ("Queue Remove", window.queue_panel.remove_button),
+        ("Queue Clear finished", window.queue_panel.clear_button),
         ("Copy LoRA hash", window.library.details.copy_addnet),
         ("preset combo", window.presets.combo),
         ("Generate", window.generation.generate_button),
         ("Add LoRA…", window.mixer.add_button),
     ) if not _fully_shown_across(widget)]
     assert cut == []
+    for size in ((1440, 900), (1280, 720), (1024, 700)):  # the newest thumbnail and its caption are whole
+        window.resize(*size)
+        qtbot.wait(50)
+        cell = history.view.visualRect(history.model.index(0, 0))
+        assert history.view.viewport().rect().contains(cell), f"the history thumbnail is cut at {size}"
+    thumbs = history.view.horizontalScrollBar()
+    assert not thumbs.isVisible(), "the history thumbnails need a sideways scroll bar"
     params = history.details
     assert params.horizontalScrollBar().maximum() == 0 or not params.horizontalScrollBar().isVisible()
+
+
+@pytest.mark.parametrize("theme", ["dark", "light"])
+def test_a_first_start_fits_1024_wide(qtbot, qapp: QApplication, tmp_path: Path, theme: str,  # type: ignore[no-untyped-def]
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """No model yet (the model box shows its placeholder), either theme: the window still fits a
+    1024 px wide screen; a long placeholder once made it 1043–1074 px at least."""
+    from lorastudio.app import create_main_window
+
+    palette, sheet, style = qapp.palette(), qapp.styleSheet(), qapp.style().name()
+    apply_theme(qapp, theme)
+    monkeypatch.setattr(MainWindow, "_on_warm_up_timer", lambda self: None)
+    try:
+        win = create_main_window(DataDir(tmp_path / "data").ensure())
+        qtbot.addWidget(win)
+        win.resize(1024, 700)
+        win.show()
+        qtbot.waitExposed(win)
+        qtbot.waitUntil(lambda: not win.library.is_scanning(), timeout=TIMEOUT)
+        _finished_job(win)
+        qtbot.wait(50)
+        assert win.generation.model.count() == 0
+        assert win.minimumSizeHint().width() <= 1024
+        assert (win.width(), win.height()) == (1024, 700)
+        win.shutdown()
+    finally:
+        qapp.setStyle(style)
+        qapp.setPalette(palette)
+        qapp.setStyleSheet(sheet)

@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from lorastudio import __version__
-from lorastudio.cli import backends, generate, grid, hub, library, selftest, text, train
+from lorastudio.cli import backends, generate, grid, hub, library, runtime, selftest, text, train
 from lorastudio.core.errors import LoraStudioError
 from lorastudio.core.metadata.untrusted import terminal_text
 from lorastudio.core.paths import DataDir, data_dir
 
-_COMMANDS = (generate, grid, library, hub, text, backends, train)
+_COMMANDS = (generate, grid, library, hub, text, backends, train, runtime)
 
 
 class _Parser(argparse.ArgumentParser):

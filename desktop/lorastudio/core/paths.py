@@ -84,6 +84,11 @@ class DataDir:
         """Unfinished generation jobs, so they survive a restart."""
         return self.root / "queue.json"
 
+    @property
+    def runtime(self) -> Path:
+        """The engine runtime: a Python environment with torch made by uv (#18), and uv's cache."""
+        return self.root / "runtime"
+
     def ensure(self) -> DataDir:
         for folder in (self.checkpoints, self.loras, self.vae, self.embeddings, self.text_models,
                        self.text_adapters, self.outputs, self.thumbnails, self.downloads, self.logs):
@@ -103,6 +108,24 @@ def default_root() -> Path:
 def data_dir(root: str | os.PathLike[str] | None = None) -> DataDir:
     """The data dir for an explicit root, or the default one."""
     return DataDir(Path(root).expanduser().resolve() if root else default_root())
+
+
+def package_root() -> Path:
+    """The folder holding the ``lorastudio`` package, for an engine runtime's interpreter that
+    lacks it (#18): the bundle's plain copy of the sources when frozen, else where this package
+    was imported from. Append it to that interpreter's sys.path, never prepend: a root that is a
+    whole site-packages must not shadow the runtime's own packages."""
+    frozen = getattr(sys, "_MEIPASS", None)
+    if frozen is not None:
+        return Path(frozen) / "engine_src"
+    return Path(__file__).resolve().parents[2]
+
+
+def runtime_command(python: Path, module: str, *args: str) -> list[str]:
+    """The command running ``module``'s ``main()`` with ``python`` (another environment's)."""
+    boot = (f"import sys; sys.path.append({str(package_root())!r}); "
+            f"from {module} import main; main()")
+    return [str(python), "-c", boot, *args]
 
 
 def resources_dir() -> Path:

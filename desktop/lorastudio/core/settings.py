@@ -22,6 +22,11 @@ class Settings:
     vae_tiling: bool = False
     cpu_offload: bool = False
     auto_trigger_words: bool = False
+    # The engine runtime (#18): a build key from core.runtime.detect.TARGETS ("" = detect), the
+    # package index that replaces PyPI ("" = PyPI) and an offline wheel folder ("" = none).
+    runtime_target: str = ""
+    runtime_index_url: str = ""
+    runtime_find_links: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def updated(self, **changes: Any) -> Settings:

@@ -12,8 +12,8 @@ from dataclasses import fields
 from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QSettings, Qt, QTimer, QUrl, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QImage, QKeySequence, QShortcut
+from PySide6.QtCore import QObject, Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QDesktopServices, QImage, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSplitter,
     QTabWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 from lorastudio import __version__
 from lorastudio.core import messages
 from lorastudio.core.backend.base import Backend, ModelList
+from lorastudio.core.backend.comfyui.availability import ChoiceInfo
 from lorastudio.core.backend.comfyui.choice import backend_choices, backend_for
 from lorastudio.core.backend.comfyui.config import LOCAL_NAME
 from lorastudio.core.backend.engine_process import ProcessOptions
@@ -37,6 +39,7 @@ from lorastudio.core.backend.local_process import LocalProcessBackend
 from lorastudio.core.engine.mix import LoraMix
 from lorastudio.core.engine.request import GenerationRequest, LoraSpec
 from lorastudio.core.errors import LoraStudioError
+from lorastudio.core.grid.axes import files_by_weight
 from lorastudio.core.grid.files import read_grid_setup
 from lorastudio.core.library.block_presets import BlockPresetStore
 from lorastudio.core.library.presets import PresetStore
@@ -44,11 +47,15 @@ from lorastudio.core.messages import Message
 from lorastudio.core.metadata.detect import FileInfo
 from lorastudio.core.metadata.model_defaults import model_defaults
 from lorastudio.core.paths import DataDir
+from lorastudio.core.runtime import EngineRuntime, engine_python
 from lorastudio.core.session.library_index import LibraryIndex
 from lorastudio.core.session.model import SessionModel
 from lorastudio.core.session.preview_jobs import PreviewJobs, preview_request
+from lorastudio.core.session.queue import Job
 from lorastudio.core.settings import Settings, SettingsStore, settings_store
-from lorastudio.core.types import BaseArch
+from lorastudio.core.training.config import TrainConfig
+from lorastudio.core.types import BaseArch, ModelKind
+from lorastudio.qt.state.backend_info import BackendInfoState
 from lorastudio.qt.state.mix_state import MixState
 from lorastudio.qt.widgets.elided_label import ElidedLabel
 from lorastudio.qt.widgets.generation_panel import GenerationPanel
@@ -66,9 +73,12 @@ from lorastudio.qt.widgets.mixer_panel import MixerPanel
 from lorastudio.qt.widgets.notice_bar import NoticeBar
 from lorastudio.qt.widgets.presets_bar import PresetsBar, apply_preset
 from lorastudio.qt.widgets.queue_panel import QueuePanel
+from lorastudio.qt.widgets.runtime_dialog import RuntimeDialog
 from lorastudio.qt.widgets.settings_dialog import SettingsDialog
 from lorastudio.qt.widgets.text_page import TextPage
 from lorastudio.qt.widgets.train_page import TrainPage
+from lorastudio.qt.widgets.upload_offer import UploadOffer
+from lorastudio.qt.window_layout import WindowLayout
 from lorastudio.qt.workers.engine_worker import EngineClient
 
 
@@ -93,8 +103,15 @@ class MainWindow(QMainWindow):
         self._running_size = (512, 512)
 
         self.mix_state = MixState(self)
-        self.backend = LocalProcessBackend(ProcessOptions(log_folder=data.logs), models=self._backend_models)
+        # The engine runs from the engine runtime (#18): asked at each start, so a runtime set up
+        # while the window is open is used by the next job without a restart.
+        self.runtime = EngineRuntime(data.runtime)
+        self.backend = LocalProcessBackend(ProcessOptions(log_folder=data.logs), models=self._backend_models,
+                                           interpreter=self._engine_python)
         self.engine = EngineClient(self.backend, self.session.queue, data.outputs, self)
+        self.backend_info = BackendInfoState(data, self)  # the chosen server's device and files
+        self.upload_offer = UploadOffer(data, self)  # sends the files a server lacks, when it can take them
+        self._refused: GenerationRequest | None = None  # a job refused on a server, until its files are known
         self.errors = ErrorRelay(self)
         self.library = LibraryPanel(data)
         self.generation = GenerationPanel(self.session.params)
@@ -106,8 +123,8 @@ class MainWindow(QMainWindow):
         self.grid_mode = GridMode(self.session, self.engine, data.outputs / "grids", self)
         self._previews = PreviewJobs(data.cache)  # "Make preview" jobs: job id → LoRA
         self.hub_page = HubPage(data)
-        self.text_page = TextPage(data, device="auto")
-        self.train_page = TrainPage(default_output=data.loras)
+        self.text_page = TextPage(data, self.engine)
+        self.train_page = TrainPage(self.engine, default_output=data.loras)
         self._restoring = False  # a restore sets the model too, and must keep the image's own size
 
         # The right column: prompt and settings, then the mix (it gets the spare height), then
@@ -136,18 +153,22 @@ class MainWindow(QMainWindow):
         self.center_tabs.addTab(self.image_view, "Image")
         self.center_tabs.addTab(self.grid_mode.view, "Grid")
         self.center_tabs.tabBar().setVisible(False)
+        # Tab would stop here for good: focus goes to the tab bar, which is hidden until a grid.
+        self.center_tabs.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         center_split.addWidget(self.center_tabs)
         center_split.addWidget(self.history)
         center_split.setStretchFactor(0, 3)
         center_split.setStretchFactor(1, 1)
         center_split.setSizes([640, 220])
         center_lay.addWidget(center_split, 1)
+        self.center_split = center_split
         workspace = QSplitter(Qt.Orientation.Horizontal)
         workspace.addWidget(self.library)
         workspace.addWidget(center)
         workspace.addWidget(right)
         workspace.setSizes([430, 560, 450])
         workspace.setChildrenCollapsible(False)
+        self.workspace = workspace
 
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -171,9 +192,18 @@ class MainWindow(QMainWindow):
         self._demo_building = False
         self._engine_busy = False
         self._run_statuses: set[str] = set()  # texts that only mean something while a job runs
-        self.device_label = ElidedLabel("Engine: starts on first use")  # a long GPU name elides
+        self._local_device_text = "Engine: starts on first use"  # shown while this computer is chosen
+        self.device_label = ElidedLabel(self._local_device_text)  # a long GPU name elides
         self.device_label.setObjectName("muted")
         self.statusBar().addPermanentWidget(self.device_label)
+        # Without an engine runtime the window still browses, downloads and manages the library;
+        # this button, beside the line that says so, sets the runtime up.
+        self._runtime_dialog: RuntimeDialog | None = None
+        self.runtime_button = QToolButton()
+        self.runtime_button.setText("Set up the engine…")
+        self.runtime_button.setAutoRaise(True)
+        self.runtime_button.clicked.connect(self._on_runtime_requested)
+        self.statusBar().addPermanentWidget(self.runtime_button)
         self.statusBar().showMessage(f"LoRA Studio {__version__} — data in {data.root}")
 
         self._build_menus()
@@ -182,6 +212,7 @@ class MainWindow(QMainWindow):
         self._bind_session()
         self.refresh_models()
         self._refresh_backends()
+        self._update_runtime_status()
         # Importing torch/diffusers takes seconds: start the engine process now, while the user
         # looks around, so the first Generate doesn't wait for it.
         QTimer.singleShot(300, self._on_warm_up_timer)
@@ -189,35 +220,59 @@ class MainWindow(QMainWindow):
         if waiting:
             self.notice.info(f"{waiting} unfinished job{'s' if waiting != 1 else ''} from the last session "
                              "are in the queue again.")
-            QTimer.singleShot(0, self.engine.run_pending)
-        geometry = QSettings("LoRA Studio", "LoRA Studio").value("geometry")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
+            QTimer.singleShot(0, self._on_pending_timer)
+        self._layout = WindowLayout(data.root)
+        self._layout.restore(self, self._remembered_splitters())
 
     # -- menus -------------------------------------------------------------------------------
     def _build_menus(self) -> None:
-        def action(menu_name: str, text: str, slot: object, shortcut: str = "") -> QAction:
+        # Every action is in a menu with its shortcut shown and a mnemonic (Alt+letter), so
+        # the keyboard reaches all of them and the menus teach the shortcuts.
+        def action(menu_name: str, text: str, slot: object, *shortcuts: str) -> QAction:
             act = QAction(text, self)
-            if shortcut:
-                act.setShortcut(QKeySequence(shortcut))
+            act.setShortcuts([QKeySequence(s) for s in shortcuts])
             act.triggered.connect(slot)
             menus[menu_name].addAction(act)
             return act
 
         bar = self.menuBar()
-        menus = {name: bar.addMenu(name) for name in ("&File", "&Mix", "&Help")}
-        action("&File", "Add models folder…", self._on_add_folder)
-        action("&File", "Create demo library", self._on_demo_requested)
-        action("&File", "Open outputs folder", self._on_open_outputs)
-        action("&File", "Open log folder", self._on_open_logs)
+        menus = {name: bar.addMenu(name) for name in ("&File", "&Generate", "&Mix", "&View", "&Help")}
+        action("&File", "&Add models folder…", self._on_add_folder)
+        action("&File", "Create &demo library", self._on_demo_requested)
+        action("&File", "Open &outputs folder", self._on_open_outputs)
+        action("&File", "Open &log folder", self._on_open_logs)
         menus["&File"].addSeparator()
-        action("&File", "Settings…", self._on_settings, "Ctrl+,")
+        action("&File", "&Settings…", self._on_settings, "Ctrl+,")
+        action("&File", "&Engine runtime…", self._on_runtime_requested)
         menus["&File"].addSeparator()
-        action("&File", "Quit", self.close, "Ctrl+Q")
-        action("&Mix", "Add LoRA…", self._on_add_lora_requested, "Ctrl+L")
-        action("&Mix", "Copy mix as prompt tags", self.mixer.copy_as_prompt)
-        action("&Mix", "Clear the mix", self._on_clear_mix)
-        action("&Help", "About LoRA Studio", self._on_about)
+        action("&File", "&Quit", self.close, "Ctrl+Q")
+        # Ctrl+Return is the main key, Ctrl+Enter the keypad's; Esc works only while something runs.
+        self.generate_action = action("&Generate", "&Generate", self._on_generate_requested,
+                                      "Ctrl+Return", "Ctrl+Enter")
+        self.cancel_action = action("&Generate", "&Cancel", self._on_cancel_requested, "Esc")
+        self.cancel_action.setEnabled(False)
+        action("&Generate", "G&rid…", self._on_grid_requested, "Ctrl+G")
+        action("&Mix", "&Add LoRA…", self._on_add_lora_requested, "Ctrl+L")
+        action("&Mix", "&Copy mix as prompt tags", self.mixer.copy_as_prompt)
+        action("&Mix", "C&lear the mix", self._on_clear_mix)
+        for index in range(self.tabs.count()):
+            text = self.tabs.tabText(index)
+            action("&View", f"&{index + 1} {text}", partial(self.tabs.setCurrentIndex, index), f"Ctrl+{index + 1}")
+        menus["&View"].addSeparator()
+        action("&View", "Go to the &prompt", self._on_focus_prompt, "Ctrl+P")
+        action("&View", "&Search the library", self._on_focus_library_search, "Ctrl+F")
+        action("&Help", "&About LoRA Studio", self._on_about)
+
+    @Slot()
+    def _on_focus_prompt(self) -> None:
+        self.tabs.setCurrentIndex(0)
+        self.generation.prompt.setFocus(Qt.FocusReason.ShortcutFocusReason)
+
+    @Slot()
+    def _on_focus_library_search(self) -> None:
+        self.tabs.setCurrentIndex(0)
+        self.library.toolbar.search.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.library.toolbar.search.selectAll()
 
     @Slot()
     def _on_add_folder(self) -> None:
@@ -242,7 +297,10 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_settings(self) -> None:
-        dialog = SettingsDialog(self.settings, self.device_label.text().removeprefix("Device: "), self, self.data)
+        dialog = SettingsDialog(self.settings, self._local_device_text.removeprefix("Device: "), self, self.data,
+                                runtime=self.runtime, store=self.session.settings,
+                                stop_engine=self._stop_idle_engine)
+        dialog.runtime_section.runtime_changed.connect(self._on_runtime_changed)  # type: ignore[union-attr]
         if dialog.exec():
             # Only the fields the dialog edits: a folder the library added meanwhile stays.
             self.session.settings.update(**dialog.changes())
@@ -261,9 +319,50 @@ class MainWindow(QMainWindow):
             self.session.settings.update_extra(backend=choice)
         make = None if choice == LOCAL_NAME else partial(self._make_backend, choice)
         self.engine.choose_backend(make)
+        self.backend_info.refresh(choice)
+
+    def _engine_python(self) -> Path | None:
+        return engine_python(self.runtime)
 
     def _make_backend(self, choice: str) -> Backend:
         return backend_for(choice, self.data, self.backend)
+
+    @Slot(object)
+    def _on_backend_info(self, info: ChoiceInfo) -> None:
+        """The chosen server's device in the status bar, and its missing files marked in the pickers."""
+        self.device_label.setText(info.label() or self._local_device_text)
+        if info.remote:  # the whole line (it may be elided) and each server's
+            self.device_label.setToolTip(f"{info.label()}\n{info.details()}")
+        self.generation.mark_unavailable(info.note if info.remote else None)
+        self.mixer.set_remote_notes(partial(info.note, kind=ModelKind.LORA) if info.remote else None)
+
+    @Slot(object)
+    def _on_job_failed(self, job: Job) -> None:
+        servers = self.backend_info.info.servers
+        if not servers or not isinstance(job.request, GenerationRequest):
+            return
+        if len(servers) == 1 and servers[0].upload:
+            self._refused = job.request  # offered an upload once the server's files are read again
+        self.backend_info.refresh()  # a refusal re-read the server's files: show what it has now
+
+    @Slot(object)
+    def _on_backend_refreshed(self, info: ChoiceInfo) -> None:
+        request, self._refused = self._refused, None
+        plan = info.upload_plan(request) if request is not None else None
+        if plan is not None and request is not None:
+            self.upload_offer.offer(plan, request)
+
+    @Slot(object)
+    def _on_upload_done(self, request: object) -> None:
+        self.backend_info.refresh()  # the sent files are the server's now: their marks go
+        if isinstance(request, GenerationRequest):
+            job = self.engine.generate(request)
+            self.session.queue.run_next(job.id)
+
+    def _show_local_device(self, text: str) -> None:
+        self._local_device_text = text
+        if not self.backend_info.info.remote:
+            self.device_label.setText(text)
 
     @Slot(str)
     def _on_backend_chosen(self, choice: str) -> None:
@@ -323,6 +422,7 @@ class MainWindow(QMainWindow):
         self.text_page.message.connect(self._on_page_message)
         self.train_page.message.connect(self._on_page_message)
         self.train_page.epoch_saved.connect(self._on_train_epoch_saved)
+        self.train_page.compare_requested.connect(self._on_train_compare)
         self.queue_panel.cancel_requested.connect(self._on_queue_cancel)
         self.queue_panel.open_requested.connect(self._on_history_image_chosen)
         self.errors.error.connect(self._on_uncaught_error)
@@ -332,15 +432,17 @@ class MainWindow(QMainWindow):
         self.engine.busy_changed.connect(self._on_engine_busy)
         self.engine.status.connect(self._on_engine_status)
         self.engine.device.connect(self._on_engine_device)
+        self.engine.job_failed.connect(self._on_job_failed)
+        self.backend_info.changed.connect(self._on_backend_info)
+        self.backend_info.refreshed.connect(self._on_backend_refreshed)
+        self.upload_offer.uploaded.connect(self._on_upload_done)
+        self.upload_offer.message.connect(self._on_message)
         self.engine.progress.connect(self._on_engine_progress)
         self.engine.preview.connect(self._on_engine_preview)
         self.engine.finished.connect(self._on_engine_finished)
         self.engine.failed.connect(self._on_engine_failed)
         self.engine.cancelled.connect(self._on_engine_cancelled)
         self.engine.demo_built.connect(self._on_demo_built)
-        QShortcut(QKeySequence("Ctrl+Return"), self, activated=self._on_generate_requested)
-        QShortcut(QKeySequence("Ctrl+Enter"), self, activated=self._on_generate_requested)
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, activated=self._on_cancel_requested)
 
     def _bind_session(self) -> None:
         """Two-way binding of the mixer's view-model and the session's mix (both emit only on a
@@ -374,7 +476,9 @@ class MainWindow(QMainWindow):
         choices = self.session.library.model_choices()
         self.generation.set_models(choices)
         if not choices:
-            self.generation.model.setPlaceholderText("No model yet: create the demo library or add a folder")
+            # Short: a combo is at least as wide as its placeholder, and a long one widened
+            # the window past 1024 px. The library's empty state says how to get a model.
+            self.generation.model.setPlaceholderText("No model yet")
         self.generation.set_vaes(self.session.library.vae_choices())
         self.train_page.settings.set_base_models([(label, Path(path)) for label, path in choices])
 
@@ -397,7 +501,7 @@ class MainWindow(QMainWindow):
     def _on_generate_requested(self) -> None:
         """Queue a job; it runs at once when nothing else does (clicking while busy queues)."""
         request = self.build_request()
-        if request is None:
+        if request is None or not self.engine_ready():
             return
         self.generation.remember_seed(request.seed)
         self.engine.generate(request)
@@ -406,7 +510,7 @@ class MainWindow(QMainWindow):
     def make_previews(self, paths: list[str], overwrite: bool) -> None:
         """Queue one preview generation per LoRA (current checkpoint and settings, fixed seed)."""
         base = self.build_request()  # no checkpoint: one sentence in the notice bar
-        if base is None:
+        if base is None or not self.engine_ready():
             return
         for path in paths:
             rec = self.library.catalog_record(path)
@@ -426,11 +530,13 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_grid_requested(self) -> None:
-        self.grid_mode.open_dialog()
+        if self.engine_ready():
+            self.grid_mode.open_dialog()
 
     @Slot()
     def _on_grid_started(self) -> None:
         self.center_tabs.tabBar().setVisible(True)
+        self.center_tabs.setFocusPolicy(Qt.FocusPolicy.TabFocus)
         self.center_tabs.setCurrentWidget(self.grid_mode.view)
 
     @Slot()
@@ -457,6 +563,7 @@ class MainWindow(QMainWindow):
     @Slot(bool)
     def _on_engine_busy(self, busy: bool) -> None:
         self._engine_busy = busy
+        self.cancel_action.setEnabled(busy)
         self.generation.set_running(busy)
         self.library.set_generation_running(busy)  # background hashing waits for the generation
         if not busy:
@@ -478,12 +585,12 @@ class MainWindow(QMainWindow):
             self._run_statuses.add(text)
             self.generation.progress.setFormat(text if len(text) < 60 else text[:57] + "…")
         elif not self._engine_device:
-            self.device_label.setText("Engine: could not start" if "could not start" in text else "Engine: starting…")
+            self._show_local_device("Engine: could not start" if "could not start" in text else "Engine: starting…")
 
     @Slot(str)
     def _on_engine_device(self, text: str) -> None:
         self._engine_device = text
-        self.device_label.setText(f"Device: {text}")
+        self._show_local_device(f"Device: {text}")
         if not self._engine_busy:
             self.statusBar().clearMessage()  # the warm-up status is over
 
@@ -544,6 +651,9 @@ class MainWindow(QMainWindow):
     def _on_message(self, message: object) -> None:
         if isinstance(message, Message):
             self.notice.show_message(message)
+            if message.kind == messages.MessageKind.ENGINE_START and self._engine_python() is None:
+                # A job that only runs here (text, training) met no engine runtime: offer to set it up.
+                self.open_runtime_dialog("Jobs on this computer need the engine runtime.")
 
     def report_exception(self, err: BaseException) -> None:
         """For the excepthook (any thread): the user gets one sentence, the log the traceback."""
@@ -623,7 +733,9 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_add_lora_requested(self) -> None:
-        dialog = LoraPickerDialog(self.lora_infos(), self.current_base(), self)
+        info = self.backend_info.info
+        note = partial(info.note, kind=ModelKind.LORA) if info.remote else None
+        dialog = LoraPickerDialog(self.lora_infos(), self.current_base(), self, remote_note=note)
         if dialog.exec():
             for path in dialog.chosen():
                 self.add_lora(path)
@@ -650,6 +762,8 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_demo_requested(self) -> None:
+        if not self.engine_ready(local=True):  # the demo model is built by the engine process
+            return
         self._demo_building = True
         self.notice.info("Building the demo library (a few seconds)…")
         self.engine.build_demo(self.data.root)
@@ -668,6 +782,24 @@ class MainWindow(QMainWindow):
     def _on_train_epoch_saved(self, path: object) -> None:
         self.library.rescan()
 
+    @Slot(object, object, str)
+    def _on_train_compare(self, config: object, files: object, prompt: str) -> None:
+        """Compare epochs: the Grid dialog set to epoch file × weight, on the training's base model,
+        size and seed, with its first sample prompt and only its LoRA in the mix."""
+        if not isinstance(config, TrainConfig) or not isinstance(files, list) or not files:
+            return
+        try:
+            spec = files_by_weight(files)
+        except LoraStudioError as err:
+            self.notice.show_message(messages.from_exception(err))
+            return
+        self.session.params.update(model=Path(config.base_model))  # first: a new model resets the size
+        self.session.params.update(prompt=prompt, seed=config.seed, steps=config.sample_steps,
+                                   width=config.resolution, height=config.resolution)
+        self.session.mix.set(LoraMix((LoraSpec(files[-1], 1.0),)))
+        self.tabs.setCurrentIndex(0)
+        self.grid_mode.open_dialog(spec)
+
     @Slot(str)
     def _on_hub_installed(self, path: str) -> None:
         self.library.rescan()
@@ -685,12 +817,104 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_warm_up_timer(self) -> None:
-        if not self._shut_down:
+        if not self._shut_down and self._engine_python() is not None:
             self.engine.warm_up()
 
+    @Slot()
+    def _on_pending_timer(self) -> None:
+        # Jobs for this computer wait in the queue until an engine runtime exists (then they run).
+        if not self._shut_down and (self._remote_chosen() or self._engine_python() is not None):
+            self.engine.run_pending()
+
+    # -- engine runtime ----------------------------------------------------------------------
+    _NO_RUNTIME = "No engine runtime: browsing and downloads work"
+
+    def _remote_chosen(self) -> bool:
+        return str(self.settings.extra.get("backend") or LOCAL_NAME) != LOCAL_NAME
+
+    def engine_ready(self, *, local: bool = False) -> bool:
+        """Whether a job can run; without an engine runtime a job for this computer (``local``:
+        one that always runs here) opens the first-run dialog instead of failing."""
+        if (self._remote_chosen() and not local) or self._engine_python() is not None:
+            return True
+        self.open_runtime_dialog("Generating on this computer needs the engine runtime.")
+        return False
+
+    def open_runtime_dialog(self, why: str = "") -> RuntimeDialog:
+        """The first-run dialog, not modal: the window stays usable while it installs."""
+        if self._runtime_dialog is None:
+            self._runtime_dialog = RuntimeDialog(self.runtime, self.session.settings, self, why=why, background=True)
+            self._runtime_dialog.installed.connect(self._on_runtime_installed)
+            self._runtime_dialog.failed.connect(self._on_runtime_install_failed)
+            self._runtime_dialog.finished.connect(self._on_runtime_dialog_closed)
+        self._runtime_dialog.show()
+        self._runtime_dialog.raise_()
+        self._runtime_dialog.activateWindow()
+        return self._runtime_dialog
+
+    @Slot()
+    def _on_runtime_requested(self) -> None:
+        state = self.runtime.state()
+        if state.kind == "this-environment":  # a source checkout: nothing to set up
+            self.notice.info(state.detail)
+        else:
+            self.open_runtime_dialog()
+
+    def _update_runtime_status(self) -> None:
+        missing = self._engine_python() is None
+        self.runtime_button.setVisible(missing)
+        if missing:
+            self._show_local_device(self._NO_RUNTIME)
+        elif self._local_device_text == self._NO_RUNTIME:
+            self._show_local_device("Engine: starts on first use")
+
+    def _stop_idle_engine(self) -> None:
+        """Stop an idle engine process before its runtime changes: the next job starts one
+        from the new runtime."""
+        if not self.backend.busy:
+            self.backend.shutdown()
+            self._engine_device = ""
+            self._show_local_device("Engine: starts on first use")
+
+    @Slot(object)
+    def _on_runtime_installed(self, _state: object) -> None:
+        self._stop_idle_engine()
+        self._on_runtime_changed()
+        self.notice.info("The engine runtime is ready: generating works now.")
+        self._on_warm_up_timer()
+        self._on_pending_timer()
+
+    @Slot()
+    def _on_runtime_changed(self) -> None:
+        self._update_runtime_status()
+
+    @Slot(str)
+    def _on_runtime_install_failed(self, text: str) -> None:
+        if self._runtime_dialog is not None and not self._runtime_dialog.isVisible():
+            self.notice.error(text)  # it was installing in the background
+
+    @Slot(int)
+    def _on_runtime_dialog_closed(self, _result: int) -> None:
+        self._update_runtime_status()
+        if self._runtime_dialog is not None and self._runtime_dialog.installing:
+            self.notice.info("The engine runtime goes on installing in the background; "
+                             "Set up the engine… shows its progress.")
+        elif self._engine_python() is None:
+            self.notice.info("No engine runtime yet: the library, the Hugging Face page and downloads work; "
+                             "generating on this computer needs it (File ▸ Engine runtime…).")
+
     # -- lifetime ----------------------------------------------------------------------------
+    def _remembered_splitters(self) -> dict[str, QSplitter]:
+        """The panels whose sizes survive a restart, by a stable name."""
+        splitters = {"workspace": self.workspace, "center": self.center_split, "right": self.right_split,
+                     "library": self.library.splitter, "text": self.text_page.main_area}
+        for page, name in ((self.hub_page, "hub"), (self.train_page, "train")):
+            for i, splitter in enumerate(page.findChildren(QSplitter)):
+                splitters[f"{name}{i}"] = splitter
+        return splitters
+
     def closeEvent(self, event: QCloseEvent) -> None:
-        QSettings("LoRA Studio", "LoRA Studio").setValue("geometry", self.saveGeometry())
+        self._layout.save(self, self._remembered_splitters())
         self.shutdown()
         super().closeEvent(event)
 
@@ -702,7 +926,11 @@ class MainWindow(QMainWindow):
         self._shut_down = True
         self.session.settings.disconnect(self._on_settings_changed)
         self.session.mix.changed.disconnect(self._on_session_mix_changed)
+        if self._runtime_dialog is not None:
+            self._runtime_dialog.shutdown()  # stops an install (the next one resumes it)
         self.engine.shutdown()
+        self.backend_info.shutdown()
+        self.upload_offer.shutdown()
         self.history.shutdown()
         app = QApplication.instance()
         if app is not None:

@@ -133,3 +133,26 @@ def test_same_bytes_elsewhere_in_the_library_are_found_before_hashing(
     assert result.destination == existing
     assert catalog.get(existing).sha256  # hashed on the way, kept for next time
     assert not (data.loras / "other.safetensors").exists()
+
+
+def test_pickles_convert_in_the_engine_runtimes_python(tmp_path: Path, data: DataDir, catalog: Catalog) -> None:
+    """The window hands conversion to another interpreter (the engine runtime's): the refusal's
+    sentence comes back the same, the marker of a malicious pickle is never written, and a plain
+    tensor pickle is converted."""
+    import sys
+
+    import torch
+    from test_detect import plant_pickle
+
+    python = Path(sys.executable)
+    marker = tmp_path / "PWNED"
+    evil = plant_pickle(tmp_path / "evil.ckpt", marker)
+    with pytest.raises(BadModelFile, match=r"^evil\.ckpt was refused: it needs more than plain tensors"):
+        import_path(data, catalog, evil, convert_pickles=True, python=python)
+    assert not marker.exists()
+    sd = {k: torch.from_numpy(v.astype("float32")) for k, v in kohya_sd15(text_encoder=False).items()}
+    src = tmp_path / "old.pt"
+    torch.save(sd, src)
+    result = import_path(data, catalog, src, convert_pickles=True, python=python)
+    assert result.action == "converted"
+    assert result.destination == data.loras / "old.safetensors"

@@ -38,6 +38,7 @@ from lorastudio.core.backend.base import (
 from lorastudio.core.backend.engine_process import ProcessOptions
 from lorastudio.core.errors import EngineRuntimeMissing
 from lorastudio.core.messages import MessageKind
+from lorastudio.core.paths import runtime_command
 
 log = logging.getLogger(__name__)
 
@@ -53,26 +54,9 @@ def stop_message(exitcode: int | None) -> str:
     return f"The engine process stopped unexpectedly (exit code {exitcode}); the next job starts it again."
 
 
-def package_root() -> Path:
-    """The folder holding the ``lorastudio`` package, for an engine runtime that lacks it: the
-    bundle's copy of the sources when frozen, else where this package was imported from."""
-    frozen = getattr(sys, "_MEIPASS", None)
-    if frozen is not None:
-        return Path(frozen) / "engine_src"
-    return Path(__file__).resolve().parents[3]
-
-
 def default_python() -> Path | None:
     """The window's own interpreter, unless the window is a frozen bundle (no Python to run)."""
     return None if getattr(sys, "frozen", False) else Path(sys.executable)
-
-
-def engine_command(python: Path) -> list[str]:
-    # The package root goes at the END of sys.path: the runtime's own packages always win, and a
-    # root that is a whole site-packages (a pip-installed window) cannot shadow them.
-    boot = (f"import sys; sys.path.append({str(package_root())!r}); "
-            "from lorastudio.core.backend.engine_boot import main; main()")
-    return [str(python), "-c", boot]
 
 
 class LocalProcessBackend(Backend):
@@ -176,8 +160,8 @@ class LocalProcessBackend(Backend):
         key = os.urandom(32)
         flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # Windows: no console window for the engine
         try:
-            proc = subprocess.Popen(engine_command(python), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    creationflags=flags)
+            proc = subprocess.Popen(runtime_command(python, "lorastudio.core.backend.engine_boot"),
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, creationflags=flags)
         except OSError as err:
             raise EngineRuntimeMissing(
                 f"The engine's Python could not be started ({python}: {err.strerror or err}); "

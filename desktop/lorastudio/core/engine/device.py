@@ -28,7 +28,7 @@ def choose_device(requested: str | None = None) -> DeviceChoice:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return DeviceChoice("mps", "float16", "Apple GPU, float16")
     if torch.version.cuda is None:
-        why = "no CUDA build of torch installed (see README: GPU acceleration)"
+        why = "no CUDA build of torch installed (File ▸ Engine runtime sets one up)"
     else:
         why = "CUDA build of torch, but no usable NVIDIA GPU or driver found"
     return DeviceChoice("cpu", "float32", why)

@@ -2,7 +2,7 @@
 adapter name, and a mix applied per request without a reload when a weight changes: plain LoRAs as
 diffusers/PEFT adapters (``set_adapters``), every other format by patching only the touched layers.
 
-Not thread-safe by design: one engine thread owns it (qt/workers/engine_worker.py) and jobs queue.
+Not thread-safe by design: the engine process (core/backend/engine_process.py) owns it and runs one job at a time.
 """
 
 from __future__ import annotations

@@ -11,9 +11,12 @@ than plain tensors is refused, never unpickled in full.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,8 +30,10 @@ from lorastudio.core.metadata.detect import FileInfo, inspect_file, inspect_path
 from lorastudio.core.metadata.hashes import FileHashes, embedded_hash_matches, hash_file
 from lorastudio.core.metadata.sidecars import PREVIEW_SUFFIXES
 from lorastudio.core.metadata.untrusted import clean_text, file_kind, open_regular
-from lorastudio.core.paths import DataDir
+from lorastudio.core.paths import DataDir, runtime_command
 from lorastudio.core.types import ModelKind
+
+log = logging.getLogger(__name__)
 
 CopyProgress = Callable[[int, int], None]  # bytes done, bytes total
 _SIDECAR_SUFFIXES = (
@@ -160,11 +165,20 @@ def _duplicate_of(catalog: Catalog, folder: Path, source: Path, hashes: FileHash
     return None
 
 
-def convert_pickle(source: Path, dest: Path) -> None:
-    """Write ``source`` (a torch pickle) as safetensors, loading it with ``weights_only=True`` only."""
+def convert_pickle(source: Path, dest: Path, python: Path | None = None) -> None:
+    """Write ``source`` (a torch pickle) as safetensors, loading it with ``weights_only=True`` only.
 
-    import torch
-    from safetensors.torch import save_file
+    ``python``: do it in a child process of that interpreter (the engine runtime's): the window's
+    process never imports torch (#13), and an installed window has none (#18)."""
+    if python is not None:
+        _convert_in_child(python, source, dest)
+        return
+    try:
+        import torch
+        from safetensors.torch import save_file
+    except ImportError:  # an installed window without its engine runtime
+        raise BadModelFile(f"{_name(source)} can be converted once the engine runtime is set up "
+                           "(File ▸ Engine runtime…); nothing was installed.") from None
 
     try:
         # open_regular: a FIFO swapped in after the checks would block torch.load's open() forever.
@@ -195,6 +209,38 @@ def convert_pickle(source: Path, dest: Path) -> None:
     save_file(tensors, str(dest), metadata={"format": "pt", "converted_from": source.name[:200]})
 
 
+_CHILD_REFUSED = 3  # exit code of convert_pickle's child: a refusal, its sentence last on stderr
+
+
+def _convert_in_child(python: Path, source: Path, dest: Path) -> None:
+    command = runtime_command(python, "lorastudio.core.library.importer", str(source), str(dest))
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+    except OSError as err:
+        raise BadModelFile(f"{_name(source)} could not be converted: the engine runtime's Python did not start "
+                           f"({err.strerror or err}).") from None
+    except subprocess.TimeoutExpired:
+        raise BadModelFile(f"{_name(source)} could not be converted within an hour.") from None
+    if done.returncode == 0:
+        return
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    log.warning("Converting %s failed (exit %s): %s", source, done.returncode, done.stderr[-2000:])
+    if done.returncode == _CHILD_REFUSED and lines:
+        raise BadModelFile(clean_text(lines[-1])[:400])
+    raise BadModelFile(f"{_name(source)} could not be converted (exit code {done.returncode}); "
+                       "the details are in the log file.")
+
+
+def main() -> None:
+    """The child of ``convert_pickle(python=...)``: ``SOURCE DEST`` on the command line."""
+    source, dest = (Path(a) for a in sys.argv[1:3])
+    try:
+        convert_pickle(source, dest)
+    except BadModelFile as err:
+        print(err, file=sys.stderr)
+        sys.exit(_CHILD_REFUSED)
+
+
 def import_path(
     data: DataDir,
     catalog: Catalog,
@@ -203,8 +249,10 @@ def import_path(
     convert_pickles: bool = False,
     cancel: CancelToken | None = None,
     progress: CopyProgress | None = None,
+    python: Path | None = None,
 ) -> ImportResult:
-    """Install one file or model folder; raises ``BadModelFile`` with the reason when refused."""
+    """Install one file or model folder; raises ``BadModelFile`` with the reason when refused.
+    ``python``: the interpreter that converts pickles (see convert_pickle)."""
     source = Path(source)
     try:
         st = source.stat()
@@ -222,7 +270,7 @@ def import_path(
             raise BadModelFile(
                 f"{_name(source)} is a pickle file; LoRA Studio installs it only by converting it to safetensors."
             )
-        return _import_pickle(data, catalog, source)
+        return _import_pickle(data, catalog, source, python)
     if info.status != "ok":
         raise BadModelFile(info.error or f"{_name(source)} cannot be read.")
     folder = destination_folder(data, info.kind)
@@ -300,12 +348,12 @@ def _register(data: DataDir, catalog: Catalog, dest: Path, hashes: FileHashes | 
     return info
 
 
-def _import_pickle(data: DataDir, catalog: Catalog, source: Path) -> ImportResult:
+def _import_pickle(data: DataDir, catalog: Catalog, source: Path, python: Path | None) -> ImportResult:
     data.downloads.mkdir(parents=True, exist_ok=True)
     tmp = data.downloads / f".{source.stem}.converting.safetensors"
     tmp.unlink(missing_ok=True)
     try:
-        convert_pickle(source, tmp)
+        convert_pickle(source, tmp, python)
         info = inspect_file(tmp, full=True)
         if info.status != "ok":
             raise BadModelFile(info.error)

@@ -8,10 +8,12 @@ the parameters into a GenerationRequest through the session.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
@@ -22,6 +24,7 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QSpinBox,
+    QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -30,6 +33,7 @@ from PySide6.QtWidgets import (
 from lorastudio.core.engine.schedulers import DEFAULT_SAMPLER, SAMPLERS
 from lorastudio.core.session.library_index import SIZE_PRESETS as _CORE_SIZE_PRESETS
 from lorastudio.core.session.params import GenerationParams, ParamsModel
+from lorastudio.core.types import ModelKind
 from lorastudio.qt.widgets.elided_label import ElidedLabel
 
 MAX_SEED = 2**32 - 1
@@ -58,6 +62,8 @@ class GenerationPanel(QWidget):
 
     def __init__(self, params: ParamsModel | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        # Says which files the chosen backend lacks ("not on studio-pc"); None for this computer.
+        self._remote_note: Callable[[Path, ModelKind], str] | None = None
         self.params = params if params is not None else ParamsModel()
         self._pushing = False  # True while the model's values are pushed into the widgets
         self._shown_model: Path | None = None
@@ -75,6 +81,8 @@ class GenerationPanel(QWidget):
         self.negative.setAccessibleName("Negative prompt")
         self.negative.setMinimumHeight(36)
         self.negative.setMaximumHeight(52)
+        for box in (self.prompt, self.negative):  # Tab moves on (a prompt never needs a tab character)
+            box.setTabChangesFocus(True)
 
         self.seed = QSpinBox()
         self.seed.setRange(-1, 2**31 - 1)
@@ -239,6 +247,7 @@ class GenerationPanel(QWidget):
         index = self.model.findData(str(wanted)) if wanted else -1
         self.model.setCurrentIndex(index if index >= 0 else (0 if models else -1))
         self.model.blockSignals(False)
+        self._mark_unavailable()
         self.params.update(model=self.current_model())
 
     def set_vaes(self, vaes: list[tuple[str, Path]]) -> None:
@@ -250,6 +259,7 @@ class GenerationPanel(QWidget):
             self.vae.addItem(label, str(path))
         self.vae.setCurrentIndex(max(0, self.vae.findData(current)) if current else 0)
         self.vae.blockSignals(False)
+        self._mark_unavailable()
         if hasattr(self, "params"):
             data = self.vae.currentData()
             self.params.update(vae=Path(data) if data else None)
@@ -265,6 +275,23 @@ class GenerationPanel(QWidget):
         self.backend.blockSignals(False)
         self.backend.setEnabled(len(choices) > 1)
         return self.backend.currentText()
+
+    def mark_unavailable(self, note: Callable[[Path, ModelKind], str] | None) -> None:
+        """Mark the models and VAEs the chosen backend lacks with a warning icon and ``note``'s text
+        ("not on studio-pc") as tooltip; None: nothing is marked (this computer has every file)."""
+        self._remote_note = note
+        self._mark_unavailable()
+
+    def _mark_unavailable(self) -> None:
+        warn = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
+        for combo, kind in ((self.model, ModelKind.CHECKPOINT), (getattr(self, "vae", None), ModelKind.VAE)):
+            if combo is None:
+                continue
+            for i in range(combo.count()):
+                data = combo.itemData(i)
+                text = self._remote_note(Path(data), kind) if data and self._remote_note else ""
+                combo.setItemIcon(i, warn if text else QIcon())
+                combo.setItemData(i, text[:1].upper() + text[1:] if text else None, Qt.ItemDataRole.ToolTipRole)
 
     def current_model(self) -> Path | None:
         data = self.model.currentData()

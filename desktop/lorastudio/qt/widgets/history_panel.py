@@ -40,6 +40,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QListView,
@@ -336,18 +337,20 @@ class HistoryPanel(QWidget):
         self.compare_button = QPushButton("Compare")
         self.compare_button.setToolTip("Ctrl+click two images, then compare them side by side or split")
         self.compare_dialog: CompareDialog | None = None  # the last compare window opened
-        buttons = QHBoxLayout()
+        # Two rows of two: four push buttons in a row need 338 px, more than the side panel gets
+        # at 1024 px, and the last one was cut off.
+        buttons = QGridLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
-        buttons.addWidget(self.reuse_button, 1)
-        buttons.addWidget(self.folder_button, 1)
-        buttons.addWidget(self.delete_button, 1)
-        buttons.addWidget(self.compare_button, 1)
+        buttons.addWidget(self.reuse_button, 0, 0)
+        buttons.addWidget(self.folder_button, 0, 1)
+        buttons.addWidget(self.delete_button, 1, 0)
+        buttons.addWidget(self.compare_button, 1, 1)
         side = self.side = QWidget()
         side_lay = QVBoxLayout(side)
         side_lay.setContentsMargins(0, 0, 0, 0)
         side_lay.addWidget(self.details, 1)
         side_lay.addLayout(buttons)
-        side.setMinimumWidth(220)
+        side.setMinimumWidth(180)  # two buttons a row fit; at 1024 px the thumbnails keep a whole column
         side.setMaximumWidth(360)
 
         body = QHBoxLayout()
@@ -544,7 +547,10 @@ class _HistoryGrid(QListView):
         width = max(MIN_CELL, self.viewport().width() - 2 * self.spacing() - 1)
         columns = max(1, width // MIN_CELL)
         cell = width // columns
-        icon = cell - 12
+        # A short panel still shows a whole cell: the thumbnail also fits the height with its
+        # caption under it (a wide single column made it taller than the panel, caption hidden).
+        tall = self.viewport().height() - CAPTION_HEIGHT - 2 * self.spacing()
+        icon = max(48, min(cell - 12, tall))
         if self.gridSize() != QSize(cell, icon + CAPTION_HEIGHT):
             self.setIconSize(QSize(icon, icon))
             self.setGridSize(QSize(cell, icon + CAPTION_HEIGHT))

@@ -85,12 +85,15 @@ class LibraryCardDelegate(QStyledItemDelegate):
         if record.missing:
             painter.setOpacity(0.45)
         if isinstance(pix, QPixmap) and not pix.isNull():
-            scaled = self._scaled.get(pix, thumb.width(), thumb.height())
-            sx, sy = (scaled.width() - thumb.width()) // 2, (scaled.height() - thumb.height()) // 2
+            # Scaled for the screen's pixels, not the card's logical size: crisp at 200 %.
+            ratio = painter.device().devicePixelRatioF()
+            w, h = round(thumb.width() * ratio), round(thumb.height() * ratio)
+            scaled = self._scaled.get(pix, w, h)
+            sx, sy = (scaled.width() - w) // 2, (scaled.height() - h) // 2
             clip = QPainterPath()
             clip.addRoundedRect(thumb, 6, 6)
             painter.setClipPath(clip)
-            painter.drawPixmap(thumb, scaled, QRect(sx, sy, thumb.width(), thumb.height()))
+            painter.drawPixmap(thumb, scaled, QRect(sx, sy, w, h))
             painter.setClipping(False)
         else:
             color = QColor(_KIND_COLORS.get(info.kind, "#5a5a5a"))

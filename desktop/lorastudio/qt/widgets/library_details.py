@@ -103,6 +103,7 @@ class LibraryDetails(QWidget):
         self.notes = QPlainTextEdit()
         self.notes.setPlaceholderText("notes")
         self.notes.setFixedHeight(80)
+        self.notes.setTabChangesFocus(True)  # Tab moves on to Save instead of typing a tab
         self.save = QPushButton("Save")
         self.save.clicked.connect(self._on_save_clicked)
         user_box.addRow(self.favorite)
@@ -118,6 +119,7 @@ class LibraryDetails(QWidget):
         self.metadata.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         self.metadata.verticalHeader().setVisible(False)
         self.metadata.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.metadata.setTabKeyNavigation(False)  # Tab leaves the table; arrows move between cells
         self.metadata.setMinimumHeight(160)
 
         lay.addWidget(self.preview)

@@ -175,6 +175,9 @@ class LibraryPanel(QWidget):
         self.import_progress, self.import_cancel = self.status_bar.import_progress, self.status_bar.import_cancel
 
         lay = QVBoxLayout(self)
+        # No side margins: the splitter handle already separates the panels, and 18 px here
+        # pushed the window's minimum width past 1024 (issue 16: 1024×700 shows everything).
+        lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.toolbar)
         lay.addWidget(self.splitter, 1)
         lay.addWidget(self.status_bar)

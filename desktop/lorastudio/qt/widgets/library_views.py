@@ -49,6 +49,7 @@ def list_table(model: LibraryModel) -> QTableView:
     table.setModel(model)
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setTabKeyNavigation(False)  # Tab leaves the list; arrows move between rows
     table.setDragEnabled(True)
     table.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
     table.verticalHeader().setVisible(False)

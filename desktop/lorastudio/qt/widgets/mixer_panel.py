@@ -5,6 +5,7 @@ produce a new mix (the rows never own state)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSizePolicy,
+    QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -78,8 +80,12 @@ class LoraRow(QFrame):
         if info is not None and info.preview is not None:
             pix = QPixmap(str(info.preview))
             if not pix.isNull():
-                self.thumb.setPixmap(pix.scaled(THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatioByExpanding,
-                                                Qt.TransformationMode.SmoothTransformation))
+                ratio = self.devicePixelRatioF()  # scaled for the screen's pixels: crisp at 200 %
+                side = round(THUMB * ratio)
+                pix = pix.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatioByExpanding,
+                                 Qt.TransformationMode.SmoothTransformation)
+                pix.setDevicePixelRatio(ratio)
+                self.thumb.setPixmap(pix)
         self.enabled = QCheckBox()
         self.enabled.setToolTip("Use this LoRA")
         self.name = ElidedLabel(spec.display_name)  # a long name elides instead of clipping
@@ -90,6 +96,11 @@ class LoraRow(QFrame):
         self.badge = QLabel()
         self.badge.setObjectName("badge")
         self.badge.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        # Shown when the chosen backend (a ComfyUI server) lacks this file: the job would be refused.
+        self.remote_mark = QLabel()
+        self.remote_mark.setPixmap(self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning).pixmap(16, 16))
+        self.remote_mark.setAccessibleName("Missing on the backend")
+        self.remote_mark.setVisible(False)
         self.warning = QLabel()
         self.warning.setWordWrap(True)
         mark_warning(self.warning)
@@ -121,6 +132,7 @@ class LoraRow(QFrame):
         head.addWidget(self.thumb)
         head.addWidget(self.enabled)
         head.addWidget(self.name, 1)
+        head.addWidget(self.remote_mark)
         head.addWidget(self.badge)
         head.addWidget(self.blocks_button)
         head.addWidget(self.details_button)
@@ -193,6 +205,11 @@ class LoraRow(QFrame):
             self.blocks_button.setProperty("active", active)
             self.blocks_button.style().unpolish(self.blocks_button)
             self.blocks_button.style().polish(self.blocks_button)
+
+    def set_remote_note(self, note: str) -> None:
+        """"not on studio-pc" when the chosen backend lacks this LoRA; "" hides the mark."""
+        self.remote_mark.setToolTip(note[:1].upper() + note[1:])
+        self.remote_mark.setVisible(bool(note))
 
     def set_compatibility(self, model_base: BaseArch | None) -> None:
         base = self.info.base if self.info else BaseArch.UNKNOWN
@@ -268,6 +285,7 @@ class MixerPanel(QWidget):
         self.state = state
         self._infos: dict[Path, FileInfo | None] = {}
         self._model_base: BaseArch | None = None
+        self._remote_note: Callable[[Path], str] | None = None  # which LoRAs the chosen backend lacks
         self.rows: list[LoraRow] = []
         self.user_block_presets = UserBlockPresets(block_presets)
         self.blocks_editor: BlocksEditor | None = None  # made on first use, then reused
@@ -331,6 +349,13 @@ class MixerPanel(QWidget):
             row.set_compatibility(base)
         self._show_blocks(self.state.mix)
         self._sync_blocks_editor(self.state.mix)  # a LoRA of unknown base takes the model's layout
+
+    def set_remote_notes(self, note: Callable[[Path], str] | None) -> None:
+        """Mark the rows whose LoRA the chosen backend lacks (``note(path)``: "not on studio-pc" or
+        ""); None: no marks (this computer has every file)."""
+        self._remote_note = note
+        for row in self.rows:
+            row.set_remote_note(note(row.path) if note else "")
 
     def block_arch_of(self, row: LoraRow) -> BaseArch | None:
         """The block layout of ``row``'s LoRA (its base in the library; see ``block_arch``)."""
@@ -432,6 +457,7 @@ class MixerPanel(QWidget):
         for i, spec in enumerate(mix.specs):
             row = LoraRow(i, spec, self.info_for(spec.path))
             row.set_compatibility(self._model_base)
+            row.set_remote_note(self._remote_note(spec.path) if self._remote_note else "")
             row.edited.connect(self._on_row_edited)
             row.remove_requested.connect(self._on_row_remove)
             row.move_requested.connect(self._on_row_move)

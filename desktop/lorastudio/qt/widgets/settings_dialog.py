@@ -7,6 +7,7 @@ folder added) is kept.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtWidgets import (
@@ -23,13 +24,16 @@ from PySide6.QtWidgets import (
 )
 
 from lorastudio.core.paths import DataDir
-from lorastudio.core.settings import Settings
+from lorastudio.core.runtime import EngineRuntime
+from lorastudio.core.settings import Settings, SettingsStore
 from lorastudio.qt.widgets.backends_section import BackendsSection
+from lorastudio.qt.widgets.runtime_section import RuntimeSection
 
 
 class SettingsDialog(QDialog):
     def __init__(self, settings: Settings, device_label: str, parent: QWidget | None = None,
-                 data: DataDir | None = None) -> None:
+                 data: DataDir | None = None, *, runtime: EngineRuntime | None = None,
+                 store: SettingsStore | None = None, stop_engine: Callable[[], None] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.setMinimumWidth(480)
@@ -80,11 +84,18 @@ class SettingsDialog(QDialog):
         self.backends = BackendsSection(data, device_label) if data is not None else None
         if self.backends is not None:
             lay.addWidget(self.backends)
+        # The engine runtime is changed by its own buttons (install, verify, remove), not on OK.
+        self.runtime_section = (RuntimeSection(runtime, store, stop_engine=stop_engine)
+                                if runtime is not None and store is not None else None)
+        if self.runtime_section is not None:
+            lay.addWidget(self.runtime_section)
         lay.addWidget(buttons)
 
     def done(self, result: int) -> None:
         if self.backends is not None:
             self.backends.shutdown()
+        if self.runtime_section is not None:
+            self.runtime_section.shutdown()
         super().done(result)
 
     def changes(self) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from lorastudio.core.session.runner import Finished, JobRunner, Preview, Progres
 class EngineClient(QObject):
     """GUI-thread handle on the queue and the backend.
 
-    Signals: busy_changed(bool), status(str), device(str), progress(int step, int total,
+    Signals: busy_changed(bool: an image job runs), status(str), device(str), progress(int step, int total,
     float elapsed), preview(QImage), started(object Job), finished(object JobResult, object paths),
     failed(str), cancelled(), demo_built(), message(object Message), queue_changed().
     """
@@ -58,6 +58,10 @@ class EngineClient(QObject):
         self.runner.before_start = self._switch_backend
         self._wanted: Callable[[], Backend] | None = None
         self._closed = False
+        self._busy = False
+        # With several jobs running (a pool), the progress bar and the live preview follow the
+        # earliest one; ``started`` is said for each job as it becomes that one.
+        self._shown: str | None = None
         # Called in the backend's reader thread: a signal is the thread-safe hop to the GUI thread.
         self._backend_event.connect(self._on_backend_event)
         backend.set_listener(self._backend_event.emit)
@@ -76,7 +80,9 @@ class EngineClient(QObject):
     # -- actions -------------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        return self.runner.busy
+        """An image job (generation, demo build) runs: what the generation panel's Cancel stops.
+        A training or text job has its own page and its own Stop."""
+        return any(_image_job(job) for job in self.runner.running())
 
     @property
     def last_result(self) -> JobResult | None:
@@ -163,15 +169,28 @@ class EngineClient(QObject):
             self.runner.handle(event)
 
     # -- runner -> signals ---------------------------------------------------------------------
-    def _on_runner_started(self, job: Job) -> None:
-        if _image_job(job):
+    def _follows(self, job: Job) -> bool:
+        """Whether ``job`` is the one the generation panel shows (saying ``started`` when it just
+        became that one)."""
+        current = next((j for j in self.runner.running() if _image_job(j)), None)
+        if not _image_job(job) or (current is not None and current.id != job.id):
+            return False
+        if self._shown != job.id:
+            self._shown = job.id
             self.started.emit(job)
+        return True
+
+    def _on_runner_started(self, job: Job) -> None:
+        self._update_busy()
+        self._follows(job)
 
     def _on_runner_progress(self, p: Progress) -> None:
-        if _image_job(p.job):
+        if self._follows(p.job):
             self.progress.emit(p.step, p.total, p.elapsed)
 
     def _on_runner_preview(self, p: Preview) -> None:
+        if not self._follows(p.job):
+            return
         image = QImage(p.rgb, p.width, p.height, 3 * p.width, QImage.Format.Format_RGB888).copy()
         self.preview.emit(image)
 
@@ -203,8 +222,14 @@ class EngineClient(QObject):
     def _on_runner_message(self, message: Message) -> None:
         self.message.emit(message)
 
-    def _on_runner_busy(self, busy: bool) -> None:
-        self.busy_changed.emit(busy)
+    def _on_runner_busy(self, _: bool) -> None:
+        self._update_busy()
+
+    def _update_busy(self) -> None:
+        busy = self.busy
+        if busy != self._busy:
+            self._busy = busy
+            self.busy_changed.emit(busy)
 
     def _on_queue_changed(self, _: None) -> None:
         self.queue_changed.emit()

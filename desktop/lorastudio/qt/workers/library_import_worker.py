@@ -19,6 +19,7 @@ from lorastudio.core.library.importer import ImportMode, ImportResult, import_pa
 from lorastudio.core.library.scanner import iter_entries
 from lorastudio.core.metadata.detect import folder_kind
 from lorastudio.core.paths import DataDir
+from lorastudio.core.runtime import EngineRuntime, engine_python
 
 
 def _inside(path: Path, roots: list[Path]) -> bool:
@@ -119,6 +120,8 @@ class LibraryImportWorker(QObject):
                 convert_pickles=self._convert,
                 cancel=self.cancel_token,
                 progress=self._on_copy_progress,
+                # Pickles are converted by the engine runtime's Python: torch never loads in the window.
+                python=engine_python(EngineRuntime(self._data.runtime)) if self._convert else None,
             )
         except GenerationCancelled:
             raise

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from lorastudio.core import messages
 from lorastudio.core.cancel import CancelToken
@@ -83,7 +83,9 @@ class FunctionWorker(QObject):
         job = _Job(self)
         job.moveToThread(thread)
         thread.started.connect(job.run)
-        self.done.connect(thread.quit)
+        # Direct: quit from the worker thread itself (QThread.quit is thread-safe). Queued, it would
+        # wait for the GUI thread, and a GUI thread blocked in wait() (shutdown) would wait 30 s.
+        self.done.connect(thread.quit, Qt.ConnectionType.DirectConnection)
         thread.finished.connect(self._on_thread_finished)
         self._thread, self._job = thread, job
         thread.start()
