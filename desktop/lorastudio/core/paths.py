@@ -128,6 +128,22 @@ def runtime_command(python: Path, module: str, *args: str) -> list[str]:
     return [str(python), "-c", boot, *args]
 
 
+def runtime_env() -> dict[str, str]:
+    """The environment for another Python environment's processes (the engine runtime's): nothing
+    from the window's Python leaks in, and a frozen window's library path (PyInstaller points
+    LD_LIBRARY_PATH at its own bundled libraries) is put back as it was before the window started."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONSTARTUP")}
+    env["PYTHONNOUSERSITE"] = "1"
+    if getattr(sys, "frozen", False):
+        for var in ("LD_LIBRARY_PATH", "DYLD_LIBRARY_PATH"):
+            original = env.pop(f"{var}_ORIG", None)
+            env.pop(var, None)
+            if original:
+                env[var] = original
+    return env
+
+
 def resources_dir() -> Path:
     """Shipped resources: in a frozen bundle, a checkout (``resources/``) or a wheel install."""
     frozen = getattr(sys, "_MEIPASS", None)

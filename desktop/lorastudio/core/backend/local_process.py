@@ -38,7 +38,7 @@ from lorastudio.core.backend.base import (
 from lorastudio.core.backend.engine_process import ProcessOptions
 from lorastudio.core.errors import EngineRuntimeMissing
 from lorastudio.core.messages import MessageKind
-from lorastudio.core.paths import runtime_command
+from lorastudio.core.paths import runtime_command, runtime_env
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,8 @@ class LocalProcessBackend(Backend):
         flags = getattr(subprocess, "CREATE_NO_WINDOW", 0)  # Windows: no console window for the engine
         try:
             proc = subprocess.Popen(runtime_command(python, "lorastudio.core.backend.engine_boot"),
-                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, creationflags=flags)
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, creationflags=flags,
+                                    env=runtime_env())
         except OSError as err:
             raise EngineRuntimeMissing(
                 f"The engine's Python could not be started ({python}: {err.strerror or err}); "

@@ -30,7 +30,7 @@ from lorastudio.core.metadata.detect import FileInfo, inspect_file, inspect_path
 from lorastudio.core.metadata.hashes import FileHashes, embedded_hash_matches, hash_file
 from lorastudio.core.metadata.sidecars import PREVIEW_SUFFIXES
 from lorastudio.core.metadata.untrusted import clean_text, file_kind, open_regular
-from lorastudio.core.paths import DataDir, runtime_command
+from lorastudio.core.paths import DataDir, runtime_command, runtime_env
 from lorastudio.core.types import ModelKind
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,7 @@ _CHILD_REFUSED = 3  # exit code of convert_pickle's child: a refusal, its senten
 def _convert_in_child(python: Path, source: Path, dest: Path) -> None:
     command = runtime_command(python, "lorastudio.core.library.importer", str(source), str(dest))
     try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+        done = subprocess.run(command, capture_output=True, text=True, timeout=3600, env=runtime_env())
     except OSError as err:
         raise BadModelFile(f"{_name(source)} could not be converted: the engine runtime's Python did not start "
                            f"({err.strerror or err}).") from None

@@ -43,7 +43,7 @@ from lorastudio.core.errors import (
     RuntimeInstallFailed,
     UvMissing,
 )
-from lorastudio.core.paths import runtime_command
+from lorastudio.core.paths import runtime_command, runtime_env
 from lorastudio.core.runtime.detect import Detection, Target, detect, driver_supports, minimum_driver
 from lorastudio.core.runtime.detect import target as target_for_key
 from lorastudio.core.runtime.probe import THIS_ENVIRONMENT
@@ -310,7 +310,7 @@ class EngineRuntime:
         command = runtime_command(python, "lorastudio.core.runtime.probe", key)
         try:
             proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                    text=True, env=_clean_env(), cwd=self.root if self.root.exists() else None,
+                                    text=True, env=runtime_env(), cwd=self.root if self.root.exists() else None,
                                     **_own_group())
         except OSError as err:
             return {}, VerifyReport(False, (f"The engine runtime's Python does not start ({err.strerror or err}).",),
@@ -345,7 +345,7 @@ class EngineRuntime:
             on_line: Callable[[str], None] | None = None) -> None:
         """Run uv, feeding its output lines to ``on_line``; cancel kills it (its process group)."""
         command = [str(uv), *args, "--no-config", *(["--offline"] if offline else [])]
-        env = {**_clean_env(), "UV_CACHE_DIR": str(self.cache), "UV_PYTHON_INSTALL_DIR": str(self.root / "python"),
+        env = {**runtime_env(), "UV_CACHE_DIR": str(self.cache), "UV_PYTHON_INSTALL_DIR": str(self.root / "python"),
                "NO_COLOR": "1"}
         log.info("Running %s", " ".join(command))
         lines: list[str] = []
@@ -490,14 +490,6 @@ def _stop(proc: subprocess.Popen[str]) -> None:
         except OSError:
             pass
         proc.wait(timeout=STOP_GRACE)
-
-
-def _clean_env() -> dict[str, str]:
-    """The environment for the runtime's processes: nothing from the window's Python leaks in."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONSTARTUP")}
-    env["PYTHONNOUSERSITE"] = "1"
-    return env
 
 
 def _version_here(dist: str) -> str | None:
