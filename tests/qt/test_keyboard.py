@@ -70,6 +70,20 @@ def test_ctrl_enter_in_the_prompt_generates(qtbot: Any, window: MainWindow, monk
     assert window.generation.prompt.toPlainText() == "a lighthouse"  # no newline typed into it
 
 
+def test_ctrl_enter_on_the_text_tab_generates_text_not_an_image(
+        qtbot: Any, window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
+    images: list[Any] = []
+    texts: list[bool] = []
+    monkeypatch.setattr(window.engine, "generate", images.append)
+    button = window.text_page.generate_panel.generate_button
+    button.clicked.connect(lambda: texts.append(True))
+    window.tabs.setCurrentWidget(window.text_page)
+    button.setEnabled(True)
+    window.generate_action.trigger()
+    assert texts == [True]
+    assert images == []
+
+
 def test_esc_cancels_only_while_a_job_runs(qtbot: Any, window: MainWindow, monkeypatch: pytest.MonkeyPatch) -> None:
     cancels: list[object] = []
     monkeypatch.setattr(type(window.engine), "busy", property(lambda self: True))

@@ -500,6 +500,11 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_generate_requested(self) -> None:
         """Queue a job; it runs at once when nothing else does (clicking while busy queues)."""
+        if self.tabs.currentWidget() is self.text_page:  # Ctrl+Enter on the Text tab generates text
+            button = self.text_page.generate_panel.generate_button
+            if button.isEnabled():
+                button.click()
+            return
         request = self.build_request()
         if request is None or not self.engine_ready():
             return

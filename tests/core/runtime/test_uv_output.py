@@ -90,6 +90,11 @@ def test_failures_become_one_sentence() -> None:
                             "connection or the index setting, then install again.")
     dns = failure(["  cause: dns error", "  cause: failed to lookup address information"], source="PyPI")
     assert isinstance(dns, IndexUnreachable)
+    # The build's PyTorch index failed, not the user's mirror: the sentence names the one that failed.
+    torch_index = failure(["error: Failed to fetch: `https://download.pytorch.org/whl/cu130/torch/`",
+                           "  cause: dns error: failed to lookup address information"],
+                          source="https://mirror.example/simple")
+    assert str(torch_index).startswith("Could not reach the package index (https://download.pytorch.org);")
     full = failure(["error: Failed to install: torch-2.13.0", "  cause: No space left on device (os error 28)"],
                    source="PyPI")
     assert isinstance(full, NotEnoughDiskSpace)

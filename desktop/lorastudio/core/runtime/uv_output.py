@@ -106,7 +106,10 @@ def failure(lines: Sequence[str], *, source: str) -> EngineRuntimeError:
                "tcp connect error", "timed out", "failed to fetch", "connection reset", "network is unreachable",
                "certificate")
     if any(word in low for word in network):
-        return IndexUnreachable(f"Could not reach the package index ({source}); check the network connection "
+        # Name the server that failed (a build's PyTorch index is asked besides the user's index).
+        url = re.search(r"https?://[^\s`'\")/]+", text)
+        where = url.group(0) if url and not source.startswith(url.group(0)) else source
+        return IndexUnreachable(f"Could not reach the package index ({where}); check the network connection "
                                 "or the index setting, then install again.")
     if "no interpreter found" in low:
         return RuntimeInstallFailed("uv found no Python 3.11 on this computer and could not download one; "

@@ -86,6 +86,7 @@ class LoraRow(QFrame):
                                  Qt.TransformationMode.SmoothTransformation)
                 pix.setDevicePixelRatio(ratio)
                 self.thumb.setPixmap(pix)
+        self._model_base: BaseArch | None = None
         self.enabled = QCheckBox()
         self.enabled.setToolTip("Use this LoRA")
         self.name = ElidedLabel(spec.display_name)  # a long name elides instead of clipping
@@ -189,6 +190,7 @@ class LoraRow(QFrame):
         with QSignalBlocker(self.enabled), QSignalBlocker(self.te_toggle):
             self.enabled.setChecked(spec.enabled)
             self.te_toggle.setChecked(spec.te_weight is not None)
+        self.set_compatibility(self._model_base)  # the warning says whether the row is sent
         self.weight.set_value(spec.weight)
         self.te_weight.set_value(spec.te_weight if spec.te_weight is not None else spec.weight)
         self.te_weight.setVisible(spec.te_weight is not None)
@@ -218,9 +220,11 @@ class LoraRow(QFrame):
         self.badge.setProperty("warn", incompatible)
         self.badge.style().unpolish(self.badge)
         self.badge.style().polish(self.badge)
+        self._model_base = model_base
         if incompatible and model_base is not None:
-            self.warning.setText(f"Made for {base.label}; the current model is {model_base.label}. "
-                                 "It will be refused.")
+            # A switched-off row is not sent: say why it does not fit, not that it will be refused.
+            consequence = "It will be refused." if self.enabled.isChecked() else "It is switched off."
+            self.warning.setText(f"Made for {base.label}; the current model is {model_base.label}. {consequence}")
         elif base is BaseArch.UNKNOWN:
             self.warning.setText("Base model unknown: it may not fit the current model.")
         else:
@@ -229,6 +233,7 @@ class LoraRow(QFrame):
 
     @Slot(bool)
     def _on_enabled_toggled(self, on: bool) -> None:
+        self.set_compatibility(self._model_base)
         self.edited.emit(self.index, {"enabled": on})
 
     @Slot(float)
