@@ -25,6 +25,7 @@ class FakeRuntime:
         self.gate: threading.Event | None = None  # set: install waits for it before finishing
         self.fail_with: LoraStudioError | None = None
         self.report = VerifyReport(ok=True, problems=(), device="cpu")
+        self.verify_waits = False
         self.removed = 0
         self.reported = threading.Event()
 
@@ -53,7 +54,11 @@ class FakeRuntime:
             raise self.fail_with
         self.kind, self.target_key, self.detail = "installed", target.key, ""
 
-    def verify(self) -> VerifyReport:
+    def verify(self, cancel: CancelToken | None = None) -> VerifyReport:
+        while self.verify_waits:  # a slow check: only a cancel ends it
+            if cancel is not None and cancel.cancelled:
+                raise RuntimeInstallCancelled("cancelled")
+            time.sleep(0.01)
         return self.report
 
     def remove(self) -> None:

@@ -89,6 +89,23 @@ def test_verify_ok_names_the_device(qtbot, tmp_path, store) -> None:  # type: ig
     assert section.result.text() == "Verified: PyTorch and the engine import, and it runs on cpu (float32)."
 
 
+def test_closing_settings_during_verify_stops_the_check(qtbot, tmp_path, store) -> None:  # type: ignore[no-untyped-def]
+    """Settings closed while Verify runs: the check is cancelled and the window goes on at once
+    (it used to wait for Verify's 10-30 s)."""
+    import time
+
+    runtime = FakeRuntime(tmp_path, kind="installed", target_key="cpu")
+    runtime.verify_waits = True
+    section = _section(qtbot, runtime, store)
+    qtbot.mouseClick(section.verify_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: section._busy, timeout=5_000)
+    started = time.monotonic()
+    section.shutdown()
+    assert time.monotonic() - started < 5
+    assert section._worker is not None
+    assert not section._worker.running
+
+
 def test_remove_asks_first(qtbot, tmp_path, store, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     runtime = FakeRuntime(tmp_path, kind="installed", target_key="cpu")
     section = _section(qtbot, runtime, store)

@@ -153,6 +153,18 @@ def test_verify_this_environment(tmp_path: Path) -> None:
     assert report.device == "cpu"
 
 
+def test_a_cancelled_verify_stops_its_check_at_once(tmp_path: Path) -> None:
+    from lorastudio.core.cancel import CancelToken
+    from lorastudio.core.errors import RuntimeInstallCancelled
+
+    cancel = CancelToken()
+    cancel.cancel()
+    started = time.monotonic()
+    with pytest.raises(RuntimeInstallCancelled):
+        EngineRuntime(tmp_path / "runtime", this_environment=True).verify(cancel)
+    assert time.monotonic() - started < 5  # the check imports torch for seconds; the cancel does not wait
+
+
 def test_uv_from_the_bundle_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bundled = tmp_path / ("uv.exe" if sys.platform == "win32" else "uv")
     bundled.write_text("")

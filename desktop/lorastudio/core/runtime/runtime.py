@@ -263,18 +263,19 @@ class EngineRuntime:
             shutil.rmtree(old, ignore_errors=True)
 
     # -- verify / remove ------------------------------------------------------------------------
-    def verify(self) -> VerifyReport:
+    def verify(self, cancel: CancelToken | None = None) -> VerifyReport:
         """Run the runtime's interpreter: import torch, diffusers, transformers, peft and the
         engine's modules, compare versions with the pins, compute on the build's device. The
-        result is remembered: a failed check makes ``state()`` report "broken"."""
+        result is remembered: a failed check makes ``state()`` report "broken". ``cancel`` stops
+        the check (RuntimeInstallCancelled; nothing is remembered)."""
         if self.this_environment:
-            _, report = self._probe(Path(sys.executable), THIS_ENVIRONMENT)
+            _, report = self._probe(Path(sys.executable), THIS_ENVIRONMENT, cancel)
             return report
         marker = self._read_marker()
         if not self.python.exists():
             return VerifyReport(False, ("The engine runtime is not installed.",), "")
         key = str(marker.get("target", "cpu")) if marker else "cpu"
-        versions, report = self._probe(self.python, key)
+        versions, report = self._probe(self.python, key, cancel)
         if marker is not None:
             self._write_marker({**marker, "versions": versions or marker.get("versions", {}),
                                 "problems": list(report.problems)})

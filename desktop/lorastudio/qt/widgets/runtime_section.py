@@ -171,4 +171,5 @@ class RuntimeSection(QGroupBox):
 
     def shutdown(self) -> None:
         if self._worker is not None:
+            self._worker.cancel()  # a Verify stops its check at once; remove/install finish first
             self._worker.wait()

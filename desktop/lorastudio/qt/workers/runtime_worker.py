@@ -35,8 +35,8 @@ def install_runtime(runtime: EngineRuntime, target: Target, index_url: str | Non
     return runtime.state()
 
 
-def verify_runtime(runtime: EngineRuntime) -> VerifyReport:
-    return runtime.verify()
+def verify_runtime(runtime: EngineRuntime, *, cancel: CancelToken) -> VerifyReport:
+    return runtime.verify(cancel)
 
 
 def remove_runtime(runtime: EngineRuntime) -> RuntimeState:
