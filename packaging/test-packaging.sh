@@ -13,7 +13,8 @@
 #   SCREENSHOT=dist/frozen-app.png   where the window screenshot goes
 #   WINDOW_TIMEOUT=120               seconds to wait for the window
 #   WHEELHOUSE=dir                   wheels for the engine runtime (default: built offline by
-#                                    tests/helpers/wheelhouse.py from .venv and /opt/wheels' torch)
+#                                    tests/helpers/wheelhouse.py from .venv and /opt/wheels' torch;
+#                                    without those, the runtime is installed from the network)
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -109,15 +110,22 @@ else
     grep -q "^self-test passed" "$work/selftest-deb.txt" || fail "installed self-test"
     grep -q "^skip engine process: no engine runtime" "$work/selftest-deb.txt" || fail "engine half not skipped"
     note "installed --self-test (window half)" "$(since "$t")"
+    # The engine runtime's source: WHEELHOUSE, else a wheel folder made offline from ./dev's .venv and
+    # the machine's torch wheel, else the network (PyPI and PyTorch's CPU index: a release runner).
     wheelhouse="${WHEELHOUSE:-}"
-    if [[ -z "$wheelhouse" ]]; then
+    if [[ -z "$wheelhouse" && -x "$repo/.venv/bin/python" ]]; then
         t=$(now)
-        wheelhouse="$(PYTHONPATH="$repo/desktop" "$repo/.venv/bin/python" "$repo/tests/helpers/wheelhouse.py")"
-        note "wheelhouse (offline)" "$(since "$t")"
+        if wheelhouse="$(PYTHONPATH="$repo/desktop" "$repo/.venv/bin/python" "$repo/tests/helpers/wheelhouse.py" 2>/dev/null)"; then
+            note "wheelhouse (offline)" "$(since "$t")"
+        else
+            wheelhouse=""
+        fi
     fi
+    source_args=() source_name="network"
+    if [[ -n "$wheelhouse" ]]; then source_args=(--find-links "$wheelhouse") source_name="local wheels"; fi
     t=$(now)
-    (cd / && isolated lorastudio runtime install --backend cpu --find-links "$wheelhouse")
-    note "runtime install (local wheels)" "$(since "$t")"
+    (cd / && isolated lorastudio runtime install --backend cpu "${source_args[@]}")
+    note "runtime install ($source_name)" "$(since "$t")"
     note "engine runtime size" "$(du -sh "$work/data/runtime" | cut -f1)"
     t=$(now)
     (cd / && isolated env QT_QPA_PLATFORM=offscreen lorastudio --self-test) | tee "$work/selftest-engine.txt"
