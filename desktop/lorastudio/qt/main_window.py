@@ -874,10 +874,9 @@ class MainWindow(QMainWindow):
             self._show_local_device("Engine: starts on first use")
 
     def _stop_idle_engine(self) -> None:
-        """Stop an idle engine process before its runtime changes: the next job starts one
-        from the new runtime."""
-        if not self.backend.busy:
-            self.backend.shutdown()
+        """The engine runtime changes: the next job starts an engine from the new one (a running
+        job finishes on the old one first)."""
+        if self.backend.restart_when_idle():
             self._engine_device = ""
             self._show_local_device("Engine: starts on first use")
 

@@ -139,3 +139,41 @@ def test_demo_library_is_built_in_the_engine_process(backend: LocalProcessBacken
     _, result = events.until((JobResult, JobFailed), "demo")
     assert isinstance(result, JobResult), result
     assert list((tmp_path / "data" / "models" / "loras").glob("*.safetensors"))
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="checks the old process with os.kill(pid, 0)")
+def test_a_runtime_change_lets_the_running_job_finish_then_the_next_job_starts_a_new_engine(
+        backend: LocalProcessBackend, demo_pipeline: Path) -> None:
+    """Installing or switching the engine runtime mid-job: the job ends normally on the old
+    engine, that engine then quits (no "stopped unexpectedly"), and the next job starts a fresh one."""
+    events = Events(backend)
+    backend.submit("running", _req(demo_pipeline, steps=20))
+    events.until((JobProgress,), "running")
+    old = backend.pid
+    assert old is not None
+    assert backend.restart_when_idle() is False  # busy: not now
+    seen, end = events.until((JobResult, JobFailed, JobCancelled), "running")
+    assert isinstance(end, JobResult)
+    deadline = time.monotonic() + 30
+    while _alive(old) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(old)
+    backend.submit("next", _req(demo_pipeline, steps=2))
+    seen, result = events.until((JobResult, JobFailed), "next")
+    assert isinstance(result, JobResult)
+    assert backend.starts == 2
+    assert not [e for e in seen if isinstance(e, BackendStopped)]
+    assert backend.restart_when_idle() is True  # idle: stops at once
+    assert not backend.running
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -78,6 +78,7 @@ class LocalProcessBackend(Backend):
         self._job: str | None = None
         self._readers: list[threading.Thread] = []
         self._closing = False
+        self._retire = False  # end the process once its job is over (the engine runtime changed)
         self.starts = 0  # how many engine processes were started (tests, the status line)
 
     # -- Backend -------------------------------------------------------------------------------
@@ -225,12 +226,39 @@ class LocalProcessBackend(Backend):
             proc.wait(timeout=5)
         self._on_process_end(proc, conn)
 
+    def restart_when_idle(self) -> bool:
+        """The engine runtime changed: the next job must start from it. An idle process stops now
+        (True); a busy one finishes its job first, then stops (the queue's next job starts a new one)."""
+        with self._lock:
+            if self._job is not None:
+                self._retire = True
+                return False
+        self.shutdown()
+        return True
+
     def _dispatch(self, event: BackendEvent) -> None:
         if isinstance(event, _FINAL):
             with self._lock:
                 if self._job == event.job_id:
                     self._job = None
+                    if self._retire:
+                        self._retire_locked()
         self.emit(event)
+
+    def _retire_locked(self) -> None:
+        # Called on the reader thread, which cannot join itself: let go of the process (its reader
+        # then ends quietly: it is no longer the current one) and ask it to quit.
+        self._retire = False
+        proc, conn = self._proc, self._conn
+        self._proc = self._conn = None
+        if conn is not None:
+            try:
+                conn.send(("quit",))
+            except OSError:
+                pass
+        if proc is not None:
+            _close_stdin(proc)
+            log.info("Engine process %s retired: the engine runtime changed", proc.pid)
 
     def _on_process_end(self, proc: subprocess.Popen[bytes], conn: Connection | None) -> None:
         with self._lock:
