@@ -17,14 +17,13 @@ from lorastudio.core.errors import LoraStudioError
 from lorastudio.core.library.catalog import Catalog
 from lorastudio.core.library.scanner import hash_pending, scan
 from lorastudio.core.paths import DataDir
-from lorastudio.qt.state.mix_state import MixState
+from lorastudio.core.session.model import SessionModel
 from lorastudio.qt.widgets.generation_panel import GenerationPanel
 from lorastudio.qt.widgets.history_panel import (
     HistoryModel,
     HistoryPanel,
     install_image_drop,
     library_from_catalog,
-    restore_image,
 )
 
 TIMEOUT = 10_000
@@ -207,13 +206,12 @@ def test_reuse_restores_settings_and_mix_resolved_by_hash(
         model=demo_data.checkpoints / "demo-tiny-sd15",
         size=(128, 64),
     )
-    generation, state = GenerationPanel(), MixState()
-    qtbot.addWidget(generation)
+    session, generation = _restorer(qtbot, tmp_path)
     loras, models = library_from_catalog(library)
     generation.set_models([(name, path) for path, name, _sha in models])
     assert {ink.name, neon.name, paper.name} <= {Path(p).name for p, *_ in loras}
 
-    plan = restore_image(png, generation, state, loras, models)
+    plan = session.restore_image(png, (loras, models))
     s = generation.settings()
     assert (s.prompt, s.negative_prompt, s.seed, s.steps, s.cfg, s.width, s.height, s.sampler, s.clip_skip) == (
         "a lighthouse at dusk\nsecond line",
@@ -227,9 +225,17 @@ def test_reuse_restores_settings_and_mix_resolved_by_hash(
         2,
     )
     assert s.model == demo_data.checkpoints / "demo-tiny-sd15"
-    assert [(spec.path, spec.weight) for spec in state.mix.specs] == [(ink, 0.6), (neon, -0.3)]
+    assert [(spec.path, spec.weight) for spec in session.mix.value.specs] == [(ink, 0.6), (neon, -0.3)]
     assert plan.missing == ()
     assert "2 of 2 LoRAs" in plan.summary()
+
+
+def _restorer(qtbot, tmp_path: Path) -> tuple[SessionModel, GenerationPanel]:  # type: ignore[no-untyped-def]
+    """What the window restores through: the session model, with the generation panel bound to it."""
+    session = SessionModel(DataDir(tmp_path / "session"))
+    generation = GenerationPanel(session.params)
+    qtbot.addWidget(generation)
+    return session, generation
 
 
 def test_missing_loras_are_named(qtbot, demo_data: DataDir, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -244,10 +250,9 @@ def test_missing_loras_are_named(qtbot, demo_data: DataDir, tmp_path: Path) -> N
         1_000,
         loras=(LoraSpec(ink, 0.5, name="Ink Wash"), LoraSpec(gone, 0.7, name="Gone Style")),
     )
-    generation, state = GenerationPanel(), MixState()
-    qtbot.addWidget(generation)
-    plan = restore_image(png, generation, state, [(ink, "Ink Wash", None, None)])
-    assert [spec.path for spec in state.mix.specs] == [ink]
+    session, _generation = _restorer(qtbot, tmp_path)
+    plan = session.restore_image(png, ([(ink, "Ink Wash", None, None)], []))
+    assert [spec.path for spec in session.mix.value.specs] == [ink]
     assert plan.missing == ("gone-style",)  # the file name, as A1111 writes it
     assert "Not in your library: gone-style." in plan.summary()
 
@@ -255,11 +260,10 @@ def test_missing_loras_are_named(qtbot, demo_data: DataDir, tmp_path: Path) -> N
 def test_not_an_image_is_a_readable_error(qtbot, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     bad = tmp_path / "photo.png"
     bad.write_bytes(b"no")
-    generation, state = GenerationPanel(), MixState()
-    qtbot.addWidget(generation)
+    session, generation = _restorer(qtbot, tmp_path)
     generation.prompt.setPlainText("untouched")
     with pytest.raises(LoraStudioError, match=r"photo\.png"):
-        restore_image(bad, generation, state, [])
+        session.restore_image(bad, ([], []))
     assert generation.prompt.toPlainText() == "untouched"
 
 
@@ -281,7 +285,8 @@ def test_png_dropped_on_the_prompt_restores_instead_of_pasting_its_url(qtbot, tm
     png = _png(tmp_path / "out", "dropped prompt", 9, 1_000)
     window = QWidget()
     qtbot.addWidget(window)
-    generation, state = GenerationPanel(), MixState()
+    session = SessionModel(DataDir(tmp_path / "session"))
+    generation = GenerationPanel(session.params)
     QVBoxLayout(window).addWidget(generation)
     window.show()
     drop = install_image_drop(window)
@@ -290,7 +295,7 @@ def test_png_dropped_on_the_prompt_restores_instead_of_pasting_its_url(qtbot, tm
         drop.image_dropped.connect(got.append)
         assert _drop(generation.prompt.viewport(), png) == (True, True)
         assert got == [str(png)]
-        restore_image(Path(got[0]), generation, state, [])
+        session.restore_image(Path(got[0]), ([], []))
         assert generation.prompt.toPlainText() == "dropped prompt"
         assert generation.seed.value() == 9
         # Other files are left to the widgets (a LoRA dropped on the mixer, text on the prompt).

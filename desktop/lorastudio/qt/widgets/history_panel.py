@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -54,13 +53,11 @@ from PySide6.QtWidgets import (
 )
 
 from lorastudio.core.engine.history import History, HistoryEntry, read_entry
-from lorastudio.core.engine.restore import LibraryLora, LibraryModel, RestorePlan, read_plan, resolve_model
+from lorastudio.core.engine.restore import LibraryLora, LibraryModel
 from lorastudio.core.paths import DataDir
 from lorastudio.core.types import ModelKind
-from lorastudio.qt.state.mix_state import MixState
 from lorastudio.qt.widgets.compare_dialog import CompareDialog, compare_files
 from lorastudio.qt.widgets.dialogs import ask_yes
-from lorastudio.qt.widgets.generation_panel import GenerationPanel
 from lorastudio.qt.workers.history_worker import THUMB_SIZE, HistoryLoader
 
 PathRole = Qt.ItemDataRole.UserRole + 1
@@ -102,42 +99,6 @@ def library_from_catalog(catalog_db: Path) -> tuple[list[LibraryLora], list[Libr
             elif rec.info.kind in (ModelKind.CHECKPOINT, ModelKind.PIPELINE):
                 models.append((rec.path, name, rec.sha256))
     return loras, models
-
-
-def apply_restore_plan(
-    plan: RestorePlan, generation: GenerationPanel, mix_state: MixState, models: Sequence[LibraryModel] = ()
-) -> None:
-    """Put a plan into the generation panel and the mix; values the image lacks stay as they are."""
-    current = generation.settings()
-    generation.apply_settings(
-        replace(
-            current,
-            model=resolve_model(plan, models) if models else None,
-            prompt=plan.prompt,
-            negative_prompt=plan.negative_prompt,
-            seed=plan.seed if plan.seed is not None else generation.seed.value(),
-            steps=plan.steps or current.steps,
-            cfg=plan.cfg if plan.cfg is not None else current.cfg,
-            width=plan.width or current.width,
-            height=plan.height or current.height,
-            sampler=plan.sampler or current.sampler,
-            clip_skip=plan.clip_skip,
-        )
-    )
-    mix_state.set_mix(plan.mix)
-
-
-def restore_image(
-    path: Path,
-    generation: GenerationPanel,
-    mix_state: MixState,
-    loras: Sequence[LibraryLora],
-    models: Sequence[LibraryModel] = (),
-) -> RestorePlan:
-    """Read an image's parameters and apply them; raises LoraStudioError with a readable sentence."""
-    plan = read_plan(path, loras)
-    apply_restore_plan(plan, generation, mix_state, models)
-    return plan
 
 
 def dropped_image(mime: Any) -> str:
