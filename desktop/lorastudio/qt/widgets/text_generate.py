@@ -5,19 +5,18 @@ from __future__ import annotations
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
-    QDoubleSpinBox,
     QFormLayout,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from lorastudio.core.text.mix import TextGenerationRequest, TextGenerationResult
+from lorastudio.qt.widgets.number_boxes import float_box, int_box
 
 
 class TextGeneratePanel(QWidget):
@@ -31,13 +30,13 @@ class TextGeneratePanel(QWidget):
         self.prompt = QPlainTextEdit()
         self.prompt.setPlaceholderText("Prompt: the text to continue")
         self.prompt.setFixedHeight(72)
-        self.max_new_tokens = _spin(1, 4096, 64)
-        self.temperature = _dspin(0.0, 2.0, 0.8, 0.05, "0 = greedy: always the most likely token")
-        self.top_p = _dspin(0.0, 1.0, 0.95, 0.05, "Sample from the smallest set of tokens whose "
-                            "probabilities add up to this")
-        self.top_k = _spin(0, 1000, 50, "Sample from the k most likely tokens (0 = no limit)")
-        self.repetition_penalty = _dspin(0.5, 2.0, 1.0, 0.05, "Above 1 discourages repeating tokens")
-        self.seed = _spin(-1, 2**31 - 1, 0, "-1 = a new random seed each time")
+        self.max_new_tokens = int_box(1, 4096, 64)
+        self.temperature = float_box(0.0, 2.0, 0.8, 0.05, tip="0 = greedy: always the most likely token")
+        self.top_p = float_box(0.0, 1.0, 0.95, 0.05, tip="Sample from the smallest set of tokens whose "
+                               "probabilities add up to this")
+        self.top_k = int_box(0, 1000, 50, tip="Sample from the k most likely tokens (0 = no limit)")
+        self.repetition_penalty = float_box(0.5, 2.0, 1.0, 0.05, tip="Above 1 discourages repeating tokens")
+        self.seed = int_box(-1, 2**31 - 1, 0, tip="-1 = a new random seed each time")
         self.seed.setSpecialValueText("random")
 
         grid = QGridLayout()
@@ -116,21 +115,3 @@ class TextGeneratePanel(QWidget):
     @Slot()
     def _on_stop_clicked(self) -> None:
         self.stop_requested.emit()
-
-
-def _spin(low: int, high: int, value: int, tip: str = "") -> QSpinBox:
-    spin = QSpinBox()
-    spin.setRange(low, high)
-    spin.setValue(value)
-    spin.setToolTip(tip)
-    return spin
-
-
-def _dspin(low: float, high: float, value: float, step: float, tip: str = "") -> QDoubleSpinBox:
-    spin = QDoubleSpinBox()
-    spin.setRange(low, high)
-    spin.setSingleStep(step)
-    spin.setDecimals(2)
-    spin.setValue(value)
-    spin.setToolTip(tip)
-    return spin

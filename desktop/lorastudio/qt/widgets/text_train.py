@@ -6,7 +6,6 @@ from pathlib import Path
 
 from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGridLayout,
@@ -15,12 +14,12 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QProgressBar,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from lorastudio.core.text.train import TrainConfig, TrainProgress, TrainResult
+from lorastudio.qt.widgets.number_boxes import float_box, int_box
 from lorastudio.qt.widgets.text_loss_curve import LossCurveWidget
 
 
@@ -40,12 +39,12 @@ class TextTrainPanel(QWidget):
         browse_folder = QPushButton("Folder…")
         self.name = QLineEdit()
         self.name.setPlaceholderText("adapter name (default: from the data)")
-        self.rank = _spin(1, 256, defaults.rank)
-        self.alpha = _dspin(0.5, 1024, defaults.alpha, 1.0, 1)
-        self.lr = _dspin(1e-6, 1.0, defaults.lr, 1e-4, 5)
-        self.epochs = _spin(1, 1000, defaults.epochs)
-        self.batch_size = _spin(1, 512, defaults.batch_size)
-        self.max_length = _spin(8, 8192, defaults.max_length)
+        self.rank = int_box(1, 256, defaults.rank)
+        self.alpha = float_box(0.5, 1024, defaults.alpha, 1.0, 1)
+        self.lr = float_box(1e-6, 1.0, defaults.lr, 1e-4, 5)
+        self.epochs = int_box(1, 1000, defaults.epochs)
+        self.batch_size = int_box(1, 512, defaults.batch_size)
+        self.max_length = int_box(8, 8192, defaults.max_length)
         self.targets = QLineEdit()
         self.targets.setPlaceholderText("default for the architecture")
         self.targets.setToolTip("Comma-separated module names to adapt, e.g. c_attn or q_proj,v_proj")
@@ -164,19 +163,3 @@ class TextTrainPanel(QWidget):
     @Slot()
     def _on_cancel_clicked(self) -> None:
         self.cancel_requested.emit()
-
-
-def _spin(low: int, high: int, value: int) -> QSpinBox:
-    spin = QSpinBox()
-    spin.setRange(low, high)
-    spin.setValue(value)
-    return spin
-
-
-def _dspin(low: float, high: float, value: float, step: float, decimals: int) -> QDoubleSpinBox:
-    spin = QDoubleSpinBox()
-    spin.setDecimals(decimals)
-    spin.setRange(low, high)
-    spin.setSingleStep(step)
-    spin.setValue(value)
-    return spin

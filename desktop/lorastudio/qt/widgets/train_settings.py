@@ -11,7 +11,6 @@ from PySide6.QtCore import Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QGridLayout,
@@ -20,7 +19,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPlainTextEdit,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
@@ -33,6 +31,7 @@ from lorastudio.core.training.config import (
     base_family,
     estimate_vram,
 )
+from lorastudio.qt.widgets.number_boxes import float_box, int_box
 
 CUSTOM = "custom"
 
@@ -62,22 +61,22 @@ class TrainSettingsPanel(QWidget):
         self.network = QComboBox()
         self.network.addItem("LoRA (attention)", "lora")
         self.network.addItem("LoCon (attention + convolutions)", "locon")
-        self.rank = _spin(1, 1024, d.rank)
-        self.alpha = _dspin(0.001, 10_000, d.alpha, 1.0, 3)
-        self.learning_rate = _dspin(1e-7, 1.0, d.learning_rate, 1e-5, 7)
-        self.epochs = _spin(1, 10_000, d.epochs)
-        self.max_steps = _spin(0, 10**7, d.max_steps)
+        self.rank = int_box(1, 1024, d.rank)
+        self.alpha = float_box(0.001, 10_000, d.alpha, 1.0, 3)
+        self.learning_rate = float_box(1e-7, 1.0, d.learning_rate, 1e-5, 7)
+        self.epochs = int_box(1, 10_000, d.epochs)
+        self.max_steps = int_box(0, 10**7, d.max_steps)
         self.max_steps.setSpecialValueText("from epochs")
-        self.batch_size = _spin(1, 256, d.batch_size)
-        self.repeats = _spin(1, 1000, d.repeats)
+        self.batch_size = int_box(1, 256, d.batch_size)
+        self.repeats = int_box(1, 1000, d.repeats)
         self.repeats.setToolTip("How many times each image is seen per epoch")
-        self.resolution = _spin(64, 4096, d.resolution)
+        self.resolution = int_box(64, 4096, d.resolution)
         self.resolution.setSingleStep(64)
         self.train_text_encoder = QCheckBox("Train the text encoder too")
         self.sample_prompts = QPlainTextEdit()
         self.sample_prompts.setPlaceholderText("Sample prompts, one per line (default: the trigger word)")
         self.sample_prompts.setMaximumHeight(60)
-        self.sample_every = _spin(0, 10**7, d.sample_every_steps)
+        self.sample_every = int_box(0, 10**7, d.sample_every_steps)
         self.sample_every.setSpecialValueText("each epoch")
         self.gradient_checkpointing = QCheckBox("Gradient checkpointing")
         self.mixed_precision = QComboBox()
@@ -232,19 +231,3 @@ class TrainSettingsPanel(QWidget):
         path = QFileDialog.getExistingDirectory(self, "Save the LoRA files in")
         if path:
             self.output_dir.setText(path)
-
-
-def _spin(low: int, high: int, value: int) -> QSpinBox:
-    spin = QSpinBox()
-    spin.setRange(low, high)
-    spin.setValue(value)
-    return spin
-
-
-def _dspin(low: float, high: float, value: float, step: float, decimals: int) -> QDoubleSpinBox:
-    spin = QDoubleSpinBox()
-    spin.setDecimals(decimals)
-    spin.setRange(low, high)
-    spin.setSingleStep(step)
-    spin.setValue(value)
-    return spin
