@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -18,9 +16,11 @@ from lorastudio.core.messages import MessageKind
 from lorastudio.core.paths import DataDir
 from lorastudio.core.session.queue import JobState
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
+from window_process import run_window
+
 pytestmark = pytest.mark.slow
 TIMEOUT = 180_000
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -99,21 +99,7 @@ def test_killing_the_engine_mid_generation_costs_one_job_and_one_sentence(qtbot,
 
 def test_the_window_process_never_imports_torch(data: DataDir) -> None:
     """Build the window, generate one image through the engine process, and look at sys.modules."""
-    script = textwrap.dedent(f"""
-        import sys
-        sys.path.insert(0, {str(ROOT / "desktop")!r})
-        from pathlib import Path
-        from PySide6.QtCore import QTimer
-        from PySide6.QtWidgets import QApplication
-        from lorastudio.app import create_main_window
-        from lorastudio.core.paths import data_dir
-
-        app = QApplication([])
-        data = data_dir({str(data.root)!r})
-        win = create_main_window(data)
-        win.show()
-        out = {{}}
-
+    proc = run_window(data.root, f"""
         def start():
             if win.generation.model.count() == 0:
                 QTimer.singleShot(100, start)
@@ -132,15 +118,10 @@ def test_the_window_process_never_imports_torch(data: DataDir) -> None:
             out["failed"] = text
             app.quit()
 
+        def result():
+            return out.get("failed") or len(out.get("paths", []))
+
         win.engine.finished.connect(done)
         win.engine.failed.connect(failed)
-        QTimer.singleShot(0, start)
-        QTimer.singleShot(170000, app.quit)
-        app.exec()
-        win.shutdown()
-        heavy = sorted(m for m in ("torch", "diffusers", "transformers", "peft") if m in sys.modules)
-        print("RESULT", out.get("failed") or len(out.get("paths", [])), "HEAVY", heavy)
-    """)
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240, env=env)
+    """, quit_after_ms=170_000, timeout=240)
     assert "RESULT 1 HEAVY []" in proc.stdout, proc.stdout + proc.stderr

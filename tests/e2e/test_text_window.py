@@ -3,10 +3,7 @@ job shows in the queue panel, and the window's process never imports torch for a
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -16,9 +13,11 @@ from lorastudio.core.paths import DataDir
 from lorastudio.core.session.queue import JobState
 from lorastudio.core.text.demo import build_demo_adapters, build_demo_model
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
+from window_process import run_window
+
 pytestmark = pytest.mark.slow
 TIMEOUT = 180_000
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -57,19 +56,8 @@ def test_generated_text_appears_in_the_text_tab(qtbot, window, text_model: Path)
 def test_the_text_tab_never_imports_torch_in_the_window(data: DataDir, text_model: Path) -> None:
     """Open the window, switch to the Text tab, list models and adapters (with their fit), generate
     through the engine process, and look at the window process's sys.modules."""
-    script = textwrap.dedent(f"""
-        import sys
-        sys.path.insert(0, {str(ROOT / "desktop")!r})
-        from PySide6.QtCore import QTimer
-        from PySide6.QtWidgets import QApplication
-        from lorastudio.app import create_main_window
-        from lorastudio.core.paths import data_dir
-
-        app = QApplication([])
-        win = create_main_window(data_dir({str(data.root)!r}))
-        win.show()
+    proc = run_window(data.root, f"""
         page = win.text_page
-        out = {{}}
 
         def start():
             win.tabs.setCurrentWidget(page)
@@ -90,15 +78,10 @@ def test_the_text_tab_never_imports_torch_in_the_window(data: DataDir, text_mode
                 out["failed"] = page.status.text()
                 app.quit()
 
+        def result():
+            return out
+
         page.generation_finished.connect(finished)
         page.busy_changed.connect(busy)
-        QTimer.singleShot(0, start)
-        QTimer.singleShot(170000, app.quit)
-        app.exec()
-        win.shutdown()
-        heavy = sorted(m for m in ("torch", "transformers", "peft", "diffusers") if m in sys.modules)
-        print("RESULT", out, "HEAVY", heavy)
-    """)
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240, env=env)
+    """, quit_after_ms=170_000, timeout=240)
     assert "RESULT {'models': 1, 'adapters': 2, 'tokens': 5} HEAVY []" in proc.stdout, proc.stdout + proc.stderr

@@ -5,10 +5,7 @@ the grid it makes uses each epoch's file. The window's process never imports tor
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import textwrap
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,9 +18,11 @@ from lorastudio.core.paths import DataDir
 from lorastudio.core.session.queue import JobState
 from lorastudio.core.training.request import TrainRequest
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))
+from window_process import run_window
+
 pytestmark = pytest.mark.slow
 TIMEOUT = 240_000  # ms: generous for 2 shared CPU cores; never a timing assertion
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _pictures(folder: Path) -> Path:
@@ -100,22 +99,8 @@ def test_train_in_the_window_then_compare_epochs(qtbot, window, data: DataDir, t
 
 def test_the_window_process_never_imports_torch_while_training(data: DataDir, tmp_path: Path) -> None:
     pictures = _pictures(tmp_path / "pics")
-    script = textwrap.dedent(f"""
-        import sys
-        sys.path.insert(0, {str(ROOT / "desktop")!r})
-        from dataclasses import replace
-        from pathlib import Path
-        from PySide6.QtCore import QTimer
-        from PySide6.QtWidgets import QApplication
-        from lorastudio.app import create_main_window
-        from lorastudio.core.paths import data_dir
-
-        app = QApplication([])
-        data = data_dir({str(data.root)!r})
-        win = create_main_window(data)
-        win.show()
+    proc = run_window(data.root, f"""
         page = win.train_page
-        out = {{}}
 
         def start():
             if page.grid.rowCount() < 4 or page._scan is not None:
@@ -135,18 +120,13 @@ def test_the_window_process_never_imports_torch_while_training(data: DataDir, tm
             out["failed"] = job.message
             app.quit()
 
+        def result():
+            return out.get("failed") or out.get("steps")
+
         page.settings.base_model.setEditText(str(data.checkpoints / {DEMO_PIPELINE!r}))
         page.settings.resolution.setValue(64)
         page.load_folder(Path({str(pictures)!r}))
         page.training_finished.connect(finished)
         win.engine.job_failed.connect(failed)
-        QTimer.singleShot(0, start)
-        QTimer.singleShot(200000, app.quit)
-        app.exec()
-        win.shutdown()
-        heavy = sorted(m for m in ("torch", "diffusers", "transformers", "peft", "accelerate") if m in sys.modules)
-        print("RESULT", out.get("failed") or out.get("steps"), "HEAVY", heavy)
-    """)
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=280, env=env)
+    """, quit_after_ms=200_000, timeout=280)
     assert "RESULT 4 HEAVY []" in proc.stdout, proc.stdout + proc.stderr
